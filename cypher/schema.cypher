@@ -1,0 +1,35 @@
+// name: schema
+// mode: schema
+// params: none
+// returns: nothing; statements separated by ";", each idempotent (IF NOT EXISTS)
+CREATE CONSTRAINT node_key IF NOT EXISTS FOR (n:Node) REQUIRE n.key IS UNIQUE;
+CREATE CONSTRAINT supplier_id IF NOT EXISTS FOR (n:Supplier) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT certificate_id IF NOT EXISTS FOR (n:Certificate) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT material_id IF NOT EXISTS FOR (n:Material) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT materiallot_id IF NOT EXISTS FOR (n:MaterialLot) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT product_id IF NOT EXISTS FOR (n:Product) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT batch_id IF NOT EXISTS FOR (n:Batch) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT device_id IF NOT EXISTS FOR (n:Device) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT process_id IF NOT EXISTS FOR (n:Process) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT equipment_id IF NOT EXISTS FOR (n:Equipment) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT maintenanceevent_id IF NOT EXISTS FOR (n:MaintenanceEvent) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT inspection_id IF NOT EXISTS FOR (n:Inspection) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT changeorder_id IF NOT EXISTS FOR (n:ChangeOrder) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT document_id IF NOT EXISTS FOR (n:Document) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT shipment_id IF NOT EXISTS FOR (n:Shipment) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT customer_id IF NOT EXISTS FOR (n:Customer) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT serviceevent_id IF NOT EXISTS FOR (n:ServiceEvent) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT complaint_id IF NOT EXISTS FOR (n:Complaint) REQUIRE n.id IS UNIQUE;
+CREATE CONSTRAINT audit_seq IF NOT EXISTS FOR (a:AuditEntry) REQUIRE a.seq IS UNIQUE;
+CREATE INDEX materiallot_received_at IF NOT EXISTS FOR (n:MaterialLot) ON (n.received_at);
+CREATE INDEX batch_started_at IF NOT EXISTS FOR (n:Batch) ON (n.started_at);
+CREATE INDEX batch_completed_at IF NOT EXISTS FOR (n:Batch) ON (n.completed_at);
+CREATE INDEX device_manufactured_at IF NOT EXISTS FOR (n:Device) ON (n.manufactured_at);
+CREATE INDEX device_udi IF NOT EXISTS FOR (n:Device) ON (n.udi);
+CREATE INDEX maintenanceevent_performed_at IF NOT EXISTS FOR (n:MaintenanceEvent) ON (n.performed_at);
+CREATE INDEX inspection_performed_at IF NOT EXISTS FOR (n:Inspection) ON (n.performed_at);
+CREATE INDEX changeorder_effective_at IF NOT EXISTS FOR (n:ChangeOrder) ON (n.effective_at);
+CREATE INDEX shipment_shipped_at IF NOT EXISTS FOR (n:Shipment) ON (n.shipped_at);
+CREATE INDEX serviceevent_performed_at IF NOT EXISTS FOR (n:ServiceEvent) ON (n.performed_at);
+CREATE INDEX complaint_reported_at IF NOT EXISTS FOR (n:Complaint) ON (n.reported_at);
+CREATE INDEX processed_at IF NOT EXISTS FOR ()-[r:PROCESSED]-() ON (r.at)

@@ -1,0 +1,210 @@
+"""The store contract: every test here runs on the embedded store and on the real Neo4j."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tracegraph.errors import InvalidImport, NotFound
+from tracegraph.importer import import_records, read_jsonl
+from tracegraph.model import GENEALOGY, Direction, EntityType, RelType
+from tracegraph.store.base import GENESIS, GraphStore, WriteRequest, entry_hash
+from tracegraph.trace import trace
+
+REQ = WriteRequest(actor="test", operation="import", source="MES", reason="contract test")
+
+# A small genealogy with a diamond (two lots into one batch) and a sub-assembly batch.
+LINES = [
+    {"type": "Supplier", "id": "S-1", "name": "Acme", "status": "approved"},
+    {"type": "Material", "id": "M-1", "name": "Capacitor"},
+    {"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-05", "quantity": 100},
+    {"type": "MaterialLot", "id": "L-2", "received_at": "2026-01-06T12:00:00+02:00"},
+    {"type": "Batch", "id": "SUB-1", "started_at": "2026-01-07", "kind": "subassembly"},
+    {"type": "Batch", "id": "B-1", "started_at": "2026-01-08", "status": "released"},
+    {"type": "Device", "id": "D-1", "manufactured_at": "2026-01-09", "attributes": {"fw": "1.2"}},
+    {"type": "Device", "id": "D-2", "manufactured_at": "2026-01-09"},
+    {"type": "Shipment", "id": "SH-1", "shipped_at": "2026-01-10"},
+    {"type": "Customer", "id": "C-1", "name": "St. Mary", "country": "DE"},
+    {"type": "Equipment", "id": "EQ-1", "name": "Solder station"},
+    {"type": "SUPPLIED", "from": "Supplier:S-1", "to": "MaterialLot:L-1"},
+    {"type": "SUPPLIED", "from": "Supplier:S-1", "to": "MaterialLot:L-2"},
+    {"type": "HAS_LOT", "from": "Material:M-1", "to": "MaterialLot:L-1"},
+    {"type": "CONSUMED_IN", "from": "MaterialLot:L-1", "to": "Batch:SUB-1", "quantity": 20},
+    {"type": "CONSUMED_IN", "from": "MaterialLot:L-2", "to": "Batch:SUB-1"},
+    {"type": "CONSUMED_IN", "from": "Batch:SUB-1", "to": "Batch:B-1", "at": "2026-01-08T09:00"},
+    {"type": "PROCESSED", "from": "Equipment:EQ-1", "to": "Batch:B-1", "at": "2026-01-08T10:00Z"},
+    {"type": "PRODUCED", "from": "Batch:B-1", "to": "Device:D-1"},
+    {"type": "PRODUCED", "from": "Batch:B-1", "to": "Device:D-2"},
+    {"type": "SHIPPED_IN", "from": "Device:D-1", "to": "Shipment:SH-1"},
+    {"type": "DELIVERED_TO", "from": "Shipment:SH-1", "to": "Customer:C-1"},
+]
+
+
+def jsonl(records: list[dict[str, Any]]) -> list[bytes]:
+    import orjson
+
+    return [orjson.dumps(r) for r in records]
+
+
+def load(store: GraphStore, records: list[dict[str, Any]] = LINES) -> Any:
+    return import_records(store, read_jsonl("data.jsonl", jsonl(records)), REQ)
+
+
+def test_import_creates_every_record_and_reads_back_typed_values(store: GraphStore) -> None:
+    report = load(store)
+    assert (report.summary.created, report.summary.updated) == (len(LINES), 0)
+    nodes = store.nodes(["MaterialLot:L-2", "Device:D-1", "MaterialLot:L-1"])
+    # A date-time with an offset is kept as the same instant in UTC.
+    assert nodes["MaterialLot:L-2"].props["received_at"] == dt.datetime(2026, 1, 6, 10, tzinfo=dt.UTC)
+    assert nodes["MaterialLot:L-1"].props == {
+        "received_at": dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
+        "quantity": 100.0,
+    }
+    assert nodes["Device:D-1"].props["attributes"] == {"fw": "1.2"}
+    assert store.existing(["Device:D-1", "Device:nope"]) == {"Device:D-1"}
+    assert store.keys_of_type(EntityType.MaterialLot) == [
+        "MaterialLot:L-1",
+        "MaterialLot:L-2",
+    ]
+
+
+def test_importing_twice_changes_nothing(store: GraphStore) -> None:
+    load(store)
+    entries_before = store.audit_entries()
+    again = load(store)
+    assert (again.summary.created, again.summary.updated) == (0, 0)
+    assert again.summary.unchanged == len(LINES)
+    assert store.audit_entries() == entries_before  # no write, no audit entry
+
+
+def test_changed_values_update_and_keep_the_previous_version(store: GraphStore) -> None:
+    load(store)
+    changed = [
+        {"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-05", "quantity": 80},
+        {"type": "CONSUMED_IN", "from": "MaterialLot:L-1", "to": "Batch:SUB-1", "quantity": 25},
+    ]
+    report = load(store, changed)
+    assert (report.summary.created, report.summary.updated, report.summary.unchanged) == (0, 2, 0)
+    lot = store.nodes(["MaterialLot:L-1"])["MaterialLot:L-1"]
+    assert lot.props["quantity"] == 80.0
+    assert [v.props["quantity"] for v in lot.history] == [100.0]
+    assert lot.history[0].audit_seq == 1 and lot.audit_seq == 2
+    edge = store.hop(["MaterialLot:L-1"], [RelType.CONSUMED_IN], Direction.down)
+    assert [e.props for e in edge] == [{"quantity": 25.0}]
+    # Fields left out of a record are kept, not erased.
+    load(store, [{"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-05"}])
+    assert store.nodes(["MaterialLot:L-1"])["MaterialLot:L-1"].props["quantity"] == 80.0
+
+
+def test_an_invalid_record_means_nothing_is_written(store: GraphStore) -> None:
+    bad = [*LINES, {"type": "Batch", "id": "B-2", "started_at": "yesterday"}]
+    with pytest.raises(InvalidImport) as info:
+        load(store, bad)
+    assert info.value.details == [
+        f"data.jsonl:{len(bad)}: field 'started_at': not an ISO 8601 date or date-time: 'yesterday'"
+    ]
+    assert store.existing(["Supplier:S-1", "Device:D-1"]) == set()
+    assert store.audit_entries() == []
+
+
+def test_edges_may_join_nodes_imported_earlier(store: GraphStore) -> None:
+    load(store)
+    extra = [
+        {"type": "Device", "id": "D-3", "manufactured_at": "2026-01-09"},
+        {"type": "PRODUCED", "from": "Batch:B-1", "to": "Device:D-3"},
+    ]
+    assert load(store, extra).summary.created == 2
+    with pytest.raises(InvalidImport, match=r"data.jsonl:1: field 'to': Device:D-9 exists neither"):
+        load(store, [{"type": "PRODUCED", "from": "Batch:B-1", "to": "Device:D-9"}])
+
+
+def test_hop_reach_and_edges_among(store: GraphStore) -> None:
+    load(store)
+    down = store.hop(["MaterialLot:L-1", "MaterialLot:L-2"], GENEALOGY, Direction.down)
+    assert [(e.src, e.dst) for e in down] == [
+        ("MaterialLot:L-1", "Batch:SUB-1"),
+        ("MaterialLot:L-2", "Batch:SUB-1"),
+    ]
+    assert down[0].props == {"quantity": 20.0}
+    up = store.hop(["Batch:B-1"], [RelType.PROCESSED], Direction.up)
+    assert [(e.type, e.src, e.props["at"]) for e in up] == [
+        (RelType.PROCESSED, "Equipment:EQ-1", dt.datetime(2026, 1, 8, 10, tzinfo=dt.UTC))
+    ]
+    assert store.reach(["MaterialLot:L-1"], GENEALOGY, Direction.down) == {
+        "Batch:SUB-1",
+        "Batch:B-1",
+        "Device:D-1",
+        "Device:D-2",
+        "Shipment:SH-1",
+        "Customer:C-1",
+    }
+    assert store.reach(["MaterialLot:L-1"], GENEALOGY, Direction.down, 2) == {
+        "Batch:SUB-1",
+        "Batch:B-1",
+    }
+    assert store.reach(["Device:D-2"], GENEALOGY, Direction.up) == {
+        "Batch:B-1",
+        "Batch:SUB-1",
+        "Equipment:EQ-1",
+        "MaterialLot:L-1",
+        "MaterialLot:L-2",
+        "Supplier:S-1",
+        "Material:M-1",
+    }
+    assert store.reach(["Customer:C-1"], GENEALOGY, Direction.down) == set()
+    among = store.edges_among(["Batch:B-1", "Device:D-1", "Shipment:SH-1", "Customer:C-1"], GENEALOGY)
+    assert [(e.type, e.src, e.dst) for e in among] == [
+        (RelType.PRODUCED, "Batch:B-1", "Device:D-1"),
+        (RelType.SHIPPED_IN, "Device:D-1", "Shipment:SH-1"),
+        (RelType.DELIVERED_TO, "Shipment:SH-1", "Customer:C-1"),
+    ]
+
+
+def test_trace_reports_shortest_depth_and_respects_the_limit(store: GraphStore) -> None:
+    load(store)
+    full = trace(store, "Supplier:S-1", Direction.down).as_json()
+    depths = {n["key"]: n["depth"] for n in full["nodes"]}
+    assert depths["Supplier:S-1"] == 0
+    assert depths["Batch:SUB-1"] == 2 and depths["Customer:C-1"] == 6
+    limited = trace(store, "Supplier:S-1", Direction.down, depth=3).as_json()
+    assert max(n["depth"] for n in limited["nodes"]) == 3
+    assert {n["key"] for n in limited["nodes"]} == {k for k, d in depths.items() if d <= 3}
+    up = trace(store, "Device:D-1", Direction.up).as_json()
+    assert {n["key"] for n in up["nodes"] if n["depth"] == 1} == {"Batch:B-1"}
+    assert {n["key"] for n in up["nodes"] if n["depth"] == 2} == {"Batch:SUB-1", "Equipment:EQ-1"}
+    with pytest.raises(NotFound):
+        trace(store, "Device:nope", Direction.up)
+
+
+def test_trace_terminates_on_a_cycle(store: GraphStore) -> None:
+    # Bad upstream data can hold a cycle (two batches each consumed in the other).
+    load(
+        store,
+        [
+            {"type": "Batch", "id": "X", "started_at": "2026-01-01"},
+            {"type": "Batch", "id": "Y", "started_at": "2026-01-01"},
+            {"type": "CONSUMED_IN", "from": "Batch:X", "to": "Batch:Y"},
+            {"type": "CONSUMED_IN", "from": "Batch:Y", "to": "Batch:X"},
+        ],
+    )
+    result = trace(store, "Batch:X", Direction.down).as_json()
+    assert {(n["key"], n["depth"]) for n in result["nodes"]} == {("Batch:X", 0), ("Batch:Y", 1)}
+    assert len(result["edges"]) == 2
+
+
+def test_every_write_appends_one_hash_chained_audit_entry(store: GraphStore) -> None:
+    load(store)
+    load(store, [{"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-05", "quantity": 1}])
+    entries = store.audit_entries()
+    assert [e.seq for e in entries] == [1, 2]
+    assert entries[0].prev_hash == GENESIS and entries[1].prev_hash == entries[0].hash
+    for e in entries:
+        assert entry_hash(e.body()) == e.hash
+    assert (entries[0].actor, entries[0].source, entries[0].reason) == (
+        "test",
+        "MES",
+        "contract test",
+    )
+    assert (entries[0].created, entries[1].updated) == (len(LINES), 1)

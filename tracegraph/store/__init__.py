@@ -1,0 +1,40 @@
+"""Stores: the `GraphStore` protocol, the Neo4j adapter and the embedded (networkx) store."""
+
+from __future__ import annotations
+
+from tracegraph.settings import Settings
+from tracegraph.store.base import GraphStore, StoredEdge, StoredNode, WriteRequest, WriteSummary
+
+NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+
+
+def is_neo4j(location: str) -> bool:
+    return location.startswith(NEO4J_SCHEMES)
+
+
+def open_store(settings: Settings) -> GraphStore:
+    """The store that ``settings.db`` names: a Neo4j URI, or the path of an embedded store."""
+    if is_neo4j(settings.db):
+        from tracegraph.store.neo4j import Neo4jStore
+
+        return Neo4jStore(
+            settings.db,
+            settings.neo4j_user,
+            settings.neo4j_password.get_secret_value(),
+            database=settings.neo4j_database,
+            batch=settings.write_batch,
+        )
+    from tracegraph.store.embedded import EmbeddedStore
+
+    return EmbeddedStore(settings.db)
+
+
+__all__ = [
+    "GraphStore",
+    "StoredEdge",
+    "StoredNode",
+    "WriteRequest",
+    "WriteSummary",
+    "is_neo4j",
+    "open_store",
+]

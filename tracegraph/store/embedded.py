@@ -1,0 +1,375 @@
+"""The embedded store: a networkx graph persisted to one file.
+
+Zero set-up for demos and small sites, and an independent second implementation that the Neo4j
+queries are checked against. Every committed write replaces the file atomically (write a new
+file, fsync, rename, fsync the folder), under an exclusive lock, so a writer killed at any
+moment leaves the previous state readable and nothing half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import orjson
+
+from tracegraph.errors import StoreError, StoreUnavailable
+from tracegraph.model import TEMPORAL_FIELDS, Direction, Edge, EntityType, Node, RelType, key_type
+from tracegraph.store.base import (
+    GENESIS,
+    AuditEntry,
+    StoredEdge,
+    StoredNode,
+    Version,
+    WriteRequest,
+    WriteSummary,
+    edge_ident,
+    merged,
+    seal,
+    sort_edges,
+)
+
+FORMAT = "tracegraph-embedded/1"
+
+#: Fault injection for the crash-safety test: kill the process at this point of a commit.
+_CRASH_ENV = "TRACEGRAPH_TEST_CRASH_AT"
+
+
+def _decode(type_name: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    kinds = TEMPORAL_FIELDS.get(type_name, {})
+    out = dict(props)
+    for name, kind in kinds.items():
+        value = out.get(name)
+        if isinstance(value, str):
+            out[name] = (
+                dt.datetime.fromisoformat(value) if kind == "instant" else dt.date.fromisoformat(value)
+            )
+    return out
+
+
+def _ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+class EmbeddedStore:
+    kind = "embedded"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._stamp: tuple[int, int, int] | None = None
+        self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        self.audit: list[AuditEntry] = []
+        if self.path.is_dir():
+            raise StoreUnavailable(f"{self.path}: is a folder; --db names the store's file")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.path}: cannot create its folder: {exc}") from None
+        if not self.path.exists():
+            with self._locked():
+                if not self.path.exists():
+                    self._persist()
+        self._load()
+
+    # ------------------------------------------------------------------ persistence
+
+    def describe(self) -> dict[str, str]:
+        return {"kind": self.kind, "location": str(self.path), "version": FORMAT}
+
+    def close(self) -> None:
+        """Nothing to release: every write is already on disk."""
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            handle = open(self._lock_path, "a+b")  # noqa: SIM115 - held for the block
+        except OSError as exc:
+            raise StoreUnavailable(f"{self._lock_path}: cannot open lock file: {exc}") from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _file_stamp(self) -> tuple[int, int, int]:
+        st = self.path.stat()
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _load(self) -> None:
+        try:
+            raw = self.path.read_bytes()
+            stamp = self._file_stamp()
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.path}: cannot read the store: {exc}") from None
+        try:
+            data = orjson.loads(raw)
+            if data.get("format") != FORMAT:
+                raise ValueError(f"unknown format {data.get('format')!r}")
+        except (orjson.JSONDecodeError, ValueError, AttributeError) as exc:
+            raise StoreError(f"{self.path}: not a TraceGraph store: {exc}") from None
+        graph = nx.MultiDiGraph()
+        for n in data["nodes"]:
+            graph.add_node(
+                n["key"],
+                p=_decode(n["key"].partition(":")[0], n["p"]),
+                c=_ts(n["c"]),
+                r=_ts(n["r"]),
+                a=n["a"],
+                h=tuple(
+                    Version(v["a"], _ts(v["r"]), _decode(n["key"].partition(":")[0], v["p"]))
+                    for v in n.get("h", ())
+                ),
+            )
+        for e in data["edges"]:
+            graph.add_edge(
+                e["s"],
+                e["d"],
+                key=e["t"],
+                p=_decode(e["t"], e["p"]),
+                c=_ts(e["c"]),
+                r=_ts(e["r"]),
+                a=e["a"],
+                h=tuple(Version(v["a"], _ts(v["r"]), _decode(e["t"], v["p"])) for v in e.get("h", ())),
+            )
+        self.graph = graph
+        self.audit = [
+            AuditEntry(**{**a, "at": _ts(a["at"])}) for a in data.get("audit", ())
+        ]
+        self._stamp = stamp
+
+    def _refresh(self) -> None:
+        """Pick up writes another process committed since this one loaded the file."""
+        try:
+            if self._file_stamp() != self._stamp:
+                self._load()
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.path}: cannot read the store: {exc}") from None
+
+    def _serialise(self) -> bytes:
+        def versions(h: Sequence[Version]) -> list[dict[str, Any]]:
+            return [{"a": v.audit_seq, "r": v.recorded_at, "p": v.props} for v in h]
+
+        nodes = [
+            {"key": k, "p": d["p"], "c": d["c"], "r": d["r"], "a": d["a"], "h": versions(d["h"])}
+            for k, d in self.graph.nodes(data=True)
+        ]
+        edges = [
+            {
+                "t": t,
+                "s": s,
+                "d": o,
+                "p": d["p"],
+                "c": d["c"],
+                "r": d["r"],
+                "a": d["a"],
+                "h": versions(d["h"]),
+            }
+            for s, o, t, d in self.graph.edges(keys=True, data=True)
+        ]
+        return orjson.dumps(
+            {
+                "format": FORMAT,
+                "nodes": nodes,
+                "edges": edges,
+                "audit": [a.as_json() for a in self.audit],
+            },
+            option=orjson.OPT_NON_STR_KEYS,
+        )
+
+    def _persist(self) -> None:
+        data = self._serialise()
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        crash = os.environ.get(_CRASH_ENV)
+        try:
+            with open(tmp, "wb") as out:
+                if crash == "mid-write":
+                    out.write(data[: len(data) // 2])
+                    out.flush()
+                    os.kill(os.getpid(), 9)
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            if crash == "before-rename":
+                os.kill(os.getpid(), 9)
+            os.replace(tmp, self.path)
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreUnavailable(f"{self.path}: cannot write the store: {exc}") from None
+        self._stamp = self._file_stamp()
+
+    # ------------------------------------------------------------------ writes
+
+    def write(
+        self, nodes: Sequence[Node], edges: Sequence[Edge], request: WriteRequest
+    ) -> WriteSummary:
+        with self._locked():
+            self._refresh()
+            snapshot = (self.graph.copy(), list(self.audit))
+            try:
+                summary = self._apply(nodes, edges, request)
+                if summary.created or summary.updated:
+                    self._persist()
+            except BaseException:
+                self.graph, self.audit = snapshot
+                raise
+            return summary
+
+    def _apply(
+        self, nodes: Sequence[Node], edges: Sequence[Edge], request: WriteRequest
+    ) -> WriteSummary:
+        now = dt.datetime.now(dt.UTC)
+        seq = len(self.audit) + 1
+        summary = WriteSummary()
+        changes: list[tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]] = []
+        g = self.graph
+        for node in nodes:
+            data = g.nodes.get(node.key)
+            if data is None:
+                g.add_node(node.key, p=dict(node.props), c=now, r=now, a=seq, h=())
+                summary.created += 1
+                changes.append((node.key, "create", None, node.props))
+                continue
+            after = merged(data["p"], node.props)
+            if after == data["p"]:
+                summary.unchanged += 1
+                continue
+            changes.append((node.key, "update", data["p"], after))
+            data["h"] = (*data["h"], Version(data["a"], data["r"], data["p"]))
+            data.update(p=after, r=now, a=seq)
+            summary.updated += 1
+        for edge in edges:
+            if edge.src not in g or edge.dst not in g:
+                raise StoreError(f"{edge_ident(edge)}: endpoint missing (validated before?)")
+            current = g.get_edge_data(edge.src, edge.dst, key=str(edge.type))
+            if current is None:
+                g.add_edge(
+                    edge.src, edge.dst, key=str(edge.type), p=dict(edge.props), c=now, r=now,
+                    a=seq, h=(),
+                )  # fmt: skip
+                summary.created += 1
+                changes.append((edge_ident(edge), "create", None, edge.props))
+                continue
+            after = merged(current["p"], edge.props)
+            if after == current["p"]:
+                summary.unchanged += 1
+                continue
+            changes.append((edge_ident(edge), "update", current["p"], after))
+            current["h"] = (*current["h"], Version(current["a"], current["r"], current["p"]))
+            current.update(p=after, r=now, a=seq)
+            summary.updated += 1
+        if summary.created or summary.updated:
+            prev = self.audit[-1].hash if self.audit else GENESIS
+            entry = seal(request, summary, changes, seq=seq, at=now, prev_hash=prev)
+            self.audit.append(entry)
+            summary.audit_seq = seq
+        return summary
+
+    # ------------------------------------------------------------------ reads
+
+    def _node(self, key: str) -> StoredNode:
+        d = self.graph.nodes[key]
+        t = key_type(key)
+        return StoredNode(
+            type=t,
+            id=key[len(t) + 1 :],
+            props=dict(d["p"]),
+            created_at=d["c"],
+            recorded_at=d["r"],
+            audit_seq=d["a"],
+            history=d["h"],
+        )
+
+    def existing(self, keys: Iterable[str]) -> set[str]:
+        self._refresh()
+        return {k for k in keys if k in self.graph}
+
+    def nodes(self, keys: Iterable[str]) -> dict[str, StoredNode]:
+        self._refresh()
+        return {k: self._node(k) for k in keys if k in self.graph}
+
+    def keys_of_type(self, type_: EntityType) -> list[str]:
+        self._refresh()
+        prefix = f"{type_}:"
+        return sorted(k for k in self.graph if k.startswith(prefix))
+
+    def _steps(
+        self, key: str, types: frozenset[str], direction: Direction
+    ) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+        """(type, src, dst, data) of each edge of the given types at ``key`` in ``direction``."""
+        if direction is Direction.down:
+            for dst, by_type in self.graph.succ[key].items():
+                for t, data in by_type.items():
+                    if t in types:
+                        yield t, key, dst, data
+        else:
+            for src, by_type in self.graph.pred[key].items():
+                for t, data in by_type.items():
+                    if t in types:
+                        yield t, src, key, data
+
+    def hop(
+        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
+    ) -> list[StoredEdge]:
+        self._refresh()
+        types = frozenset(str(t) for t in rel_types)
+        found = [
+            StoredEdge(RelType(t), s, d, dict(data["p"]))
+            for k in set(keys)
+            if k in self.graph
+            for t, s, d, data in self._steps(k, types, direction)
+        ]
+        return sort_edges(found)
+
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        max_depth: int | None = None,
+    ) -> set[str]:
+        self._refresh()
+        types = frozenset(str(t) for t in rel_types)
+        frontier = deque((k, 0) for k in set(seeds) if k in self.graph)
+        seen: set[str] = set()
+        visited = {k for k, _ in frontier}
+        while frontier:
+            key, depth = frontier.popleft()
+            if max_depth is not None and depth >= max_depth:
+                continue
+            for _t, s, d, _data in self._steps(key, types, direction):
+                nxt = d if direction is Direction.down else s
+                seen.add(nxt)
+                if nxt not in visited:
+                    visited.add(nxt)
+                    frontier.append((nxt, depth + 1))
+        return seen
+
+    def edges_among(self, keys: Iterable[str], rel_types: Sequence[RelType]) -> list[StoredEdge]:
+        self._refresh()
+        inside = {k for k in keys if k in self.graph}
+        types = frozenset(str(t) for t in rel_types)
+        found = [
+            StoredEdge(RelType(t), s, d, dict(data["p"]))
+            for k in inside
+            for t, s, d, data in self._steps(k, types, Direction.down)
+            if d in inside
+        ]
+        return sort_edges(found)
+
+    def audit_entries(self) -> list[AuditEntry]:
+        self._refresh()
+        return list(self.audit)
