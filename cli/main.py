@@ -107,7 +107,9 @@ def root(
 def import_(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="JSON Lines files, CSV folders (one <Type>.csv per type) or CSV files."),
+        typer.Argument(
+            help="JSON Lines files, CSV folders (one <Type>.csv per type) or CSV files."
+        ),
     ],
     db: Db = None,
     fmt: Fmt = None,
@@ -223,7 +225,8 @@ def generate(
     ] = None,
 ) -> None:
     """Write a synthetic genealogy in the import format (JSON Lines)."""
-    from tracegraph.generate import generate as make, write_jsonl
+    from tracegraph.generate import generate as make
+    from tracegraph.generate import write_jsonl
 
     with failures():
         records = make(devices, seed)

@@ -1,8 +1,8 @@
 // name: reach_component_of_up
 // mode: read
 // params: seeds: list[str]
-// returns: key: str — distinct nodes reachable upstream over COMPONENT_OF (where-used) in 1..64 hops
+// returns: key: str — distinct nodes reachable upstream over COMPONENT_OF (where-used) in 1..100 hops
 UNWIND $seeds AS seed
 MATCH (s:Node {key: seed})
-MATCH (s)<-[:COMPONENT_OF*1..64]-(x:Node)
+MATCH (s)<-[:COMPONENT_OF*1..100]-(x:Node)
 RETURN DISTINCT x.key AS key

@@ -16,7 +16,7 @@ from tracegraph.trace import trace
 REQ = WriteRequest(actor="test", operation="import", source="MES", reason="contract test")
 
 # A small genealogy with a diamond (two lots into one batch) and a sub-assembly batch.
-LINES = [
+LINES: list[dict[str, Any]] = [
     {"type": "Supplier", "id": "S-1", "name": "Acme", "status": "approved"},
     {"type": "Material", "id": "M-1", "name": "Capacitor"},
     {"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-05", "quantity": 100},
@@ -57,7 +57,9 @@ def test_import_creates_every_record_and_reads_back_typed_values(store: GraphSto
     assert (report.summary.created, report.summary.updated) == (len(LINES), 0)
     nodes = store.nodes(["MaterialLot:L-2", "Device:D-1", "MaterialLot:L-1"])
     # A date-time with an offset is kept as the same instant in UTC.
-    assert nodes["MaterialLot:L-2"].props["received_at"] == dt.datetime(2026, 1, 6, 10, tzinfo=dt.UTC)
+    assert nodes["MaterialLot:L-2"].props["received_at"] == dt.datetime(
+        2026, 1, 6, 10, tzinfo=dt.UTC
+    )
     assert nodes["MaterialLot:L-1"].props == {
         "received_at": dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
         "quantity": 100.0,
@@ -90,7 +92,8 @@ def test_changed_values_update_and_keep_the_previous_version(store: GraphStore) 
     lot = store.nodes(["MaterialLot:L-1"])["MaterialLot:L-1"]
     assert lot.props["quantity"] == 80.0
     assert [v.props["quantity"] for v in lot.history] == [100.0]
-    assert lot.history[0].audit_seq == 1 and lot.audit_seq == 2
+    assert lot.history[0].audit_seq == 1
+    assert lot.audit_seq == 2
     edge = store.hop(["MaterialLot:L-1"], [RelType.CONSUMED_IN], Direction.down)
     assert [e.props for e in edge] == [{"quantity": 25.0}]
     # Fields left out of a record are kept, not erased.
@@ -154,7 +157,9 @@ def test_hop_reach_and_edges_among(store: GraphStore) -> None:
         "Material:M-1",
     }
     assert store.reach(["Customer:C-1"], GENEALOGY, Direction.down) == set()
-    among = store.edges_among(["Batch:B-1", "Device:D-1", "Shipment:SH-1", "Customer:C-1"], GENEALOGY)
+    among = store.edges_among(
+        ["Batch:B-1", "Device:D-1", "Shipment:SH-1", "Customer:C-1"], GENEALOGY
+    )
     assert [(e.type, e.src, e.dst) for e in among] == [
         (RelType.PRODUCED, "Batch:B-1", "Device:D-1"),
         (RelType.SHIPPED_IN, "Device:D-1", "Shipment:SH-1"),
@@ -167,7 +172,8 @@ def test_trace_reports_shortest_depth_and_respects_the_limit(store: GraphStore) 
     full = trace(store, "Supplier:S-1", Direction.down).as_json()
     depths = {n["key"]: n["depth"] for n in full["nodes"]}
     assert depths["Supplier:S-1"] == 0
-    assert depths["Batch:SUB-1"] == 2 and depths["Customer:C-1"] == 6
+    assert depths["Batch:SUB-1"] == 2
+    assert depths["Customer:C-1"] == 6
     limited = trace(store, "Supplier:S-1", Direction.down, depth=3).as_json()
     assert max(n["depth"] for n in limited["nodes"]) == 3
     assert {n["key"] for n in limited["nodes"]} == {k for k, d in depths.items() if d <= 3}
@@ -199,7 +205,8 @@ def test_every_write_appends_one_hash_chained_audit_entry(store: GraphStore) -> 
     load(store, [{"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-05", "quantity": 1}])
     entries = store.audit_entries()
     assert [e.seq for e in entries] == [1, 2]
-    assert entries[0].prev_hash == GENESIS and entries[1].prev_hash == entries[0].hash
+    assert entries[0].prev_hash == GENESIS
+    assert entries[1].prev_hash == entries[0].hash
     for e in entries:
         assert entry_hash(e.body()) == e.hash
     assert (entries[0].actor, entries[0].source, entries[0].reason) == (

@@ -120,7 +120,9 @@ def read_csv(path: Path) -> Iterator[Raw]:
                 yield Raw(where, None, f"{len(row)} cells but the header names {len(header)}")
                 continue
             record: dict[str, Any] = {"type": type_name}
-            record.update({h: _csv_value(h, v) for h, v in zip(header, row, strict=True) if v != ""})
+            record.update(
+                {h: _csv_value(h, v) for h, v in zip(header, row, strict=True) if v != ""}
+            )
             yield Raw(where, record)
 
 
@@ -168,14 +170,16 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
             continue
         if isinstance(item, Node):
             seen = out.nodes.get(item.key)
-            out.nodes[item.key] = item if seen is None else Node(
-                item.type, item.id, {**seen.props, **item.props}
+            out.nodes[item.key] = (
+                item if seen is None else Node(item.type, item.id, {**seen.props, **item.props})
             )
             out.where.setdefault(item.key, raw.where)
         else:
             prior = out.edges.get(item.ident)
-            out.edges[item.ident] = item if prior is None else Edge(
-                item.type, item.src, item.dst, {**prior.props, **item.props}
+            out.edges[item.ident] = (
+                item
+                if prior is None
+                else Edge(item.type, item.src, item.dst, {**prior.props, **item.props})
             )
             out.edge_where.setdefault(item.ident, raw.where)
     if progress is not None:
@@ -207,7 +211,8 @@ def refuse(errors: Sequence[str]) -> InvalidImport:
         shown.append(f"... and {len(errors) - MAX_ERRORS} more problems")
     noun = "problem" if len(errors) == 1 else "problems"
     return InvalidImport(
-        f"{errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        f"{errors[0]}"
+        + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
         + f" — import refused, nothing written ({len(errors)} {noun})",
         details=shown,
     )

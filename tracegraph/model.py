@@ -77,6 +77,12 @@ class Direction(StrEnum):
     down = "down"
 
 
+#: The longest chain of hops a closure follows ("no depth limit" means this many). Cypher needs
+#: a finite bound for its breadth-first expand, and both stores must give the same answer; a
+#: real genealogy (supplier → lot → sub-assemblies → device → shipment → customer) is a few
+#: dozen hops at most, so a longer chain is a data error, not a deeper trace.
+MAX_HOPS: Final = 100
+
 E = EntityType
 R = RelType
 
@@ -466,11 +472,13 @@ class Processed(EdgeFields):
     at: Instant
 
 
+_EDGE_SPECIAL: Final[Mapping[RelType, type[EdgeFields]]] = {
+    R.CONSUMED_IN: ConsumedIn,
+    R.INSTALLED_IN: InstalledIn,
+    R.PROCESSED: Processed,
+}
 EDGE_MODELS: Final[Mapping[RelType, type[EdgeFields]]] = {
-    r: {R.CONSUMED_IN: ConsumedIn, R.INSTALLED_IN: InstalledIn, R.PROCESSED: Processed}.get(
-        r, EdgeFields
-    )
-    for r in RelType
+    r: _EDGE_SPECIAL.get(r, EdgeFields) for r in RelType
 }
 
 # --------------------------------------------------------------------------- keys
@@ -646,7 +654,7 @@ def dictionary() -> dict[str, Any]:
         }
     relationships = {}
     for rtype in RelType:
-        model = EDGE_MODELS[rtype]
+        edge_model = EDGE_MODELS[rtype]
         relationships[rtype.value] = {
             "family": FAMILY[rtype].value,
             "meaning": MEANING[rtype],
@@ -659,7 +667,7 @@ def dictionary() -> dict[str, Any]:
                     else _field_kind(info.annotation),
                     "description": info.description or "",
                 }
-                for name, info in model.model_fields.items()
+                for name, info in edge_model.model_fields.items()
             },
         }
     return {"entities": entities, "relationships": relationships}
@@ -723,8 +731,6 @@ def dictionary_markdown() -> str:
         )
     out.append("")
     return "\n".join(out)
-
-
 
 
 def _kinds(model: type[_Record]) -> dict[str, str]:

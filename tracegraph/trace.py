@@ -39,9 +39,10 @@ def require(store: GraphStore, keys: Iterable[str]) -> list[str]:
     parsed = [str(Key.parse(k)) for k in keys]
     missing = sorted(set(parsed) - store.existing(parsed))
     if missing:
-        raise NotFound(f"{missing[0]}: no such node in the store" + (
-            f" (and {len(missing) - 1} more unknown keys)" if len(missing) > 1 else ""
-        ))
+        raise NotFound(
+            f"{missing[0]}: no such node in the store"
+            + (f" (and {len(missing) - 1} more unknown keys)" if len(missing) > 1 else "")
+        )
     return parsed
 
 

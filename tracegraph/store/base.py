@@ -18,10 +18,6 @@ import orjson
 
 from tracegraph.model import Direction, Edge, EntityType, Node, RelType, iso
 
-#: A stand-in for "no depth limit" where a store needs a finite bound. Genealogies are a few
-#: dozen levels deep at most; closures deeper than this are continued from their frontier.
-DEPTH_CAP = 64
-
 
 @dataclass(frozen=True)
 class Version:
@@ -146,7 +142,7 @@ def entry_hash(body: Mapping[str, Any]) -> str:
 def seal(
     request: WriteRequest,
     summary: WriteSummary,
-    changes: Sequence[tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]],
+    changes: Sequence[Change],
     *,
     seq: int,
     at: dt.datetime,
@@ -184,6 +180,64 @@ def merged(before: Mapping[str, Any] | None, incoming: Mapping[str, Any]) -> dic
 
 def edge_ident(edge: Edge | StoredEdge) -> str:
     return f"{edge.type}:{edge.src}->{edge.dst}"
+
+
+Change = tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]
+
+
+@dataclass
+class WritePlan:
+    """What one import does to the store, worked out from what the store holds now."""
+
+    node_creates: list[Node] = field(default_factory=list)
+    #: (node, props before, props after)
+    node_updates: list[tuple[Node, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    edge_creates: list[Edge] = field(default_factory=list)
+    edge_updates: list[tuple[Edge, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    unchanged: int = 0
+    changes: list[Change] = field(default_factory=list)
+
+    def summary(self) -> WriteSummary:
+        return WriteSummary(
+            created=len(self.node_creates) + len(self.edge_creates),
+            updated=len(self.node_updates) + len(self.edge_updates),
+            unchanged=self.unchanged,
+        )
+
+
+def plan_write(
+    nodes: Sequence[Node],
+    edges: Sequence[Edge],
+    node_props: Mapping[str, Mapping[str, Any]],
+    edge_props: Mapping[tuple[str, str, str], Mapping[str, Any]],
+) -> WritePlan:
+    """Sort each record into create / update / unchanged, given the props stored now."""
+    plan = WritePlan()
+    for node in nodes:
+        before = node_props.get(node.key)
+        if before is None:
+            plan.node_creates.append(node)
+            plan.changes.append((node.key, "create", None, node.props))
+            continue
+        after = merged(before, node.props)
+        if after == before:
+            plan.unchanged += 1
+            continue
+        plan.node_updates.append((node, dict(before), after))
+        plan.changes.append((node.key, "update", before, after))
+    for edge in edges:
+        current = edge_props.get(edge.ident)
+        if current is None:
+            plan.edge_creates.append(edge)
+            plan.changes.append((edge_ident(edge), "create", None, edge.props))
+            continue
+        after = merged(current, edge.props)
+        if after == current:
+            plan.unchanged += 1
+            continue
+        plan.edge_updates.append((edge, dict(current), after))
+        plan.changes.append((edge_ident(edge), "update", current, after))
+    return plan
 
 
 @runtime_checkable

@@ -21,7 +21,16 @@ import networkx as nx
 import orjson
 
 from tracegraph.errors import StoreError, StoreUnavailable
-from tracegraph.model import TEMPORAL_FIELDS, Direction, Edge, EntityType, Node, RelType, key_type
+from tracegraph.model import (
+    MAX_HOPS,
+    TEMPORAL_FIELDS,
+    Direction,
+    Edge,
+    EntityType,
+    Node,
+    RelType,
+    key_type,
+)
 from tracegraph.store.base import (
     GENESIS,
     AuditEntry,
@@ -31,7 +40,7 @@ from tracegraph.store.base import (
     WriteRequest,
     WriteSummary,
     edge_ident,
-    merged,
+    plan_write,
     seal,
     sort_edges,
 )
@@ -49,7 +58,9 @@ def _decode(type_name: str, props: Mapping[str, Any]) -> dict[str, Any]:
         value = out.get(name)
         if isinstance(value, str):
             out[name] = (
-                dt.datetime.fromisoformat(value) if kind == "instant" else dt.date.fromisoformat(value)
+                dt.datetime.fromisoformat(value)
+                if kind == "instant"
+                else dt.date.fromisoformat(value)
             )
     return out
 
@@ -65,7 +76,7 @@ class EmbeddedStore:
         self.path = Path(path)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._stamp: tuple[int, int, int] | None = None
-        self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        self.graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
         self.audit: list[AuditEntry] = []
         if self.path.is_dir():
             raise StoreUnavailable(f"{self.path}: is a folder; --db names the store's file")
@@ -116,7 +127,7 @@ class EmbeddedStore:
                 raise ValueError(f"unknown format {data.get('format')!r}")
         except (orjson.JSONDecodeError, ValueError, AttributeError) as exc:
             raise StoreError(f"{self.path}: not a TraceGraph store: {exc}") from None
-        graph = nx.MultiDiGraph()
+        graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
         for n in data["nodes"]:
             graph.add_node(
                 n["key"],
@@ -138,12 +149,12 @@ class EmbeddedStore:
                 c=_ts(e["c"]),
                 r=_ts(e["r"]),
                 a=e["a"],
-                h=tuple(Version(v["a"], _ts(v["r"]), _decode(e["t"], v["p"])) for v in e.get("h", ())),
+                h=tuple(
+                    Version(v["a"], _ts(v["r"]), _decode(e["t"], v["p"])) for v in e.get("h", ())
+                ),
             )
         self.graph = graph
-        self.audit = [
-            AuditEntry(**{**a, "at": _ts(a["at"])}) for a in data.get("audit", ())
-        ]
+        self.audit = [AuditEntry(**{**a, "at": _ts(a["at"])}) for a in data.get("audit", ())]
         self._stamp = stamp
 
     def _refresh(self) -> None:
@@ -231,51 +242,50 @@ class EmbeddedStore:
     def _apply(
         self, nodes: Sequence[Node], edges: Sequence[Edge], request: WriteRequest
     ) -> WriteSummary:
+        g = self.graph
+        incoming = {n.key for n in nodes}
+        for e in edges:
+            if not all(k in g or k in incoming for k in (e.src, e.dst)):
+                raise StoreError(f"{edge_ident(e)}: an endpoint is neither stored nor imported")
+        plan = plan_write(
+            nodes,
+            edges,
+            {n.key: g.nodes[n.key]["p"] for n in nodes if n.key in g},
+            {
+                e.ident: data["p"]
+                for e in edges
+                if (data := g.get_edge_data(e.src, e.dst, key=str(e.type))) is not None
+            },
+        )
+        summary = plan.summary()
+        if not plan.changes:
+            return summary
         now = dt.datetime.now(dt.UTC)
         seq = len(self.audit) + 1
-        summary = WriteSummary()
-        changes: list[tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]] = []
-        g = self.graph
-        for node in nodes:
-            data = g.nodes.get(node.key)
-            if data is None:
-                g.add_node(node.key, p=dict(node.props), c=now, r=now, a=seq, h=())
-                summary.created += 1
-                changes.append((node.key, "create", None, node.props))
-                continue
-            after = merged(data["p"], node.props)
-            if after == data["p"]:
-                summary.unchanged += 1
-                continue
-            changes.append((node.key, "update", data["p"], after))
-            data["h"] = (*data["h"], Version(data["a"], data["r"], data["p"]))
+        for node in plan.node_creates:
+            g.add_node(node.key, p=dict(node.props), c=now, r=now, a=seq, h=())
+        for node, before, after in plan.node_updates:
+            data = g.nodes[node.key]
+            data["h"] = (*data["h"], Version(data["a"], data["r"], before))
             data.update(p=after, r=now, a=seq)
-            summary.updated += 1
-        for edge in edges:
-            if edge.src not in g or edge.dst not in g:
-                raise StoreError(f"{edge_ident(edge)}: endpoint missing (validated before?)")
-            current = g.get_edge_data(edge.src, edge.dst, key=str(edge.type))
-            if current is None:
-                g.add_edge(
-                    edge.src, edge.dst, key=str(edge.type), p=dict(edge.props), c=now, r=now,
-                    a=seq, h=(),
-                )  # fmt: skip
-                summary.created += 1
-                changes.append((edge_ident(edge), "create", None, edge.props))
-                continue
-            after = merged(current["p"], edge.props)
-            if after == current["p"]:
-                summary.unchanged += 1
-                continue
-            changes.append((edge_ident(edge), "update", current["p"], after))
-            current["h"] = (*current["h"], Version(current["a"], current["r"], current["p"]))
-            current.update(p=after, r=now, a=seq)
-            summary.updated += 1
-        if summary.created or summary.updated:
-            prev = self.audit[-1].hash if self.audit else GENESIS
-            entry = seal(request, summary, changes, seq=seq, at=now, prev_hash=prev)
-            self.audit.append(entry)
-            summary.audit_seq = seq
+        for edge in plan.edge_creates:
+            g.add_edge(
+                edge.src,
+                edge.dst,
+                key=str(edge.type),
+                p=dict(edge.props),
+                c=now,
+                r=now,
+                a=seq,
+                h=(),
+            )
+        for edge, before, after in plan.edge_updates:
+            data = g.get_edge_data(edge.src, edge.dst, key=str(edge.type))
+            data["h"] = (*data["h"], Version(data["a"], data["r"], before))
+            data.update(p=after, r=now, a=seq)
+        prev = self.audit[-1].hash if self.audit else GENESIS
+        self.audit.append(seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev))
+        summary.audit_seq = seq
         return summary
 
     # ------------------------------------------------------------------ reads
@@ -348,7 +358,7 @@ class EmbeddedStore:
         visited = {k for k, _ in frontier}
         while frontier:
             key, depth = frontier.popleft()
-            if max_depth is not None and depth >= max_depth:
+            if depth >= min(max_depth or MAX_HOPS, MAX_HOPS):
                 continue
             for _t, s, d, _data in self._steps(key, types, direction):
                 nxt = d if direction is Direction.down else s

@@ -21,6 +21,7 @@ from tracegraph import queries
 from tracegraph.errors import StoreError, StoreUnavailable
 from tracegraph.model import (
     GENEALOGY,
+    MAX_HOPS,
     TEMPORAL_FIELDS,
     Direction,
     Edge,
@@ -31,7 +32,6 @@ from tracegraph.model import (
     key_type,
 )
 from tracegraph.store.base import (
-    DEPTH_CAP,
     GENESIS,
     AuditEntry,
     StoredEdge,
@@ -39,8 +39,7 @@ from tracegraph.store.base import (
     Version,
     WriteRequest,
     WriteSummary,
-    edge_ident,
-    merged,
+    plan_write,
     seal,
     sort_edges,
 )
@@ -119,7 +118,10 @@ class Neo4jStore:
         self.database = database
         self.batch = batch
         try:
-            self.driver = GraphDatabase.driver(uri, auth=(user, password))
+            # Planner notices (unknown labels on an empty database, ...) are not for our users.
+            self.driver = GraphDatabase.driver(
+                uri, auth=(user, password), notifications_min_severity="OFF"
+            )
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
             raise StoreUnavailable(f"{uri}: not a usable Neo4j address: {exc}") from None
         self._version: str | None = None
@@ -141,7 +143,7 @@ class Neo4jStore:
         self._ensure_schema()
         try:
             records, _, _ = self.driver.execute_query(
-                Query(query.text, metadata={"query": name}),  # type: ignore[arg-type]
+                Query(query.text, metadata={"query": name}),
                 params,
                 database_=self.database,
                 routing_=RoutingControl.READ,
@@ -153,7 +155,14 @@ class Neo4jStore:
     @staticmethod
     def _run(tx: neo4j.ManagedTransaction, name: str, **params: Any) -> list[neo4j.Record]:
         # Inside a managed transaction the metadata is the transaction's ("write", see write()).
-        return list(tx.run(queries.get(name).text, params))  # type: ignore[arg-type]
+        return list(tx.run(queries.get(name).text, params))
+
+    def _count(
+        self, tx: neo4j.ManagedTransaction, name: str, rows: Sequence[Any], at: Any, seq: int
+    ) -> int:
+        """Run one batched write; its single column is the number of rows it touched."""
+        count: int = self._run(tx, name, rows=list(rows), at=at, seq=seq)[0][0]
+        return count
 
     def _ensure_schema(self) -> None:
         if self._schema_ready:
@@ -162,7 +171,7 @@ class Neo4jStore:
         try:
             for statement in statements:
                 self.driver.execute_query(
-                    Query(statement, metadata={"query": "schema"}),  # type: ignore[arg-type]
+                    Query(statement, metadata={"query": "schema"}),
                     database_=self.database,
                 )
         except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
@@ -183,7 +192,7 @@ class Neo4jStore:
         self._ensure_schema()
         try:
             self.driver.execute_query(
-                Query(queries.get("clear_all").text, metadata={"query": "clear_all"}),  # type: ignore[arg-type]
+                Query(queries.get("clear_all").text, metadata={"query": "clear_all"}),
                 database_=self.database,
             )
         except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
@@ -213,75 +222,72 @@ class Neo4jStore:
         last = self._run(tx, "audit_last")
         seq = (last[0]["seq"] + 1) if last else 1
         prev_hash = last[0]["hash"] if last else GENESIS
-        now = dt.datetime.now(dt.UTC)
-        summary = WriteSummary()
-        changes: list[tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]] = []
-
-        existing: dict[str, dict[str, Any]] = {}
+        node_raw: dict[str, dict[str, Any]] = {}
         for chunk in _chunks([n.key for n in nodes], self.batch):
             for rec in self._run(tx, "node_get", keys=list(chunk)):
-                existing[rec["key"]] = dict(rec["props"])
-        creates, updates = [], []
-        for node in nodes:
-            raw = existing.get(node.key)
-            if raw is None:
-                creates.append(
-                    {"key": node.key, "id": node.id, "type": str(node.type), "props": _to_db(node.props)}
-                )
-                changes.append((node.key, "create", None, node.props))
-                continue
-            before = _from_db(str(node.type), raw)
-            after = merged(before, node.props)
-            if after == before:
-                summary.unchanged += 1
-                continue
-            changes.append((node.key, "update", before, after))
-            updates.append(
-                {
-                    "key": node.key,
-                    "props": _to_db(after),
-                    "prev": [_version_json(raw["_a"], _native(raw["_r"]), before)],
-                }
-            )
-        for chunk in _chunks(creates, self.batch):
-            summary.created += self._run(tx, "node_create", rows=chunk, at=now, seq=seq)[0]["created"]
-        for chunk in _chunks(updates, self.batch):
-            summary.updated += self._run(tx, "node_update", rows=chunk, at=now, seq=seq)[0]["updated"]
-
-        current: dict[tuple[str, str, str], dict[str, Any]] = {}
+                node_raw[rec["key"]] = dict(rec["props"])
+        edge_raw: dict[tuple[str, str, str], dict[str, Any]] = {}
         idents = [{"type": str(e.type), "src": e.src, "dst": e.dst} for e in edges]
         for chunk in _chunks(idents, self.batch):
             for rec in self._run(tx, "edge_get", rows=list(chunk)):
-                current[(rec["type"], rec["src"], rec["dst"])] = dict(rec["props"])
-        edge_creates, edge_updates = [], []
-        for edge in edges:
-            raw = current.get(edge.ident)
-            row = {"type": str(edge.type), "src": edge.src, "dst": edge.dst}
-            if raw is None:
-                edge_creates.append({**row, "props": dict(edge.props)})
-                changes.append((edge_ident(edge), "create", None, edge.props))
-                continue
-            before = _from_db(str(edge.type), raw)
-            after = merged(before, edge.props)
-            if after == before:
-                summary.unchanged += 1
-                continue
-            changes.append((edge_ident(edge), "update", before, after))
-            edge_updates.append(
-                {**row, "props": after, "prev": [_version_json(raw["_a"], _native(raw["_r"]), before)]}
-            )
-        for chunk in _chunks(edge_creates, self.batch):
-            made = self._run(tx, "edge_create", rows=chunk, at=now, seq=seq)[0]["created"]
-            if made != len(chunk):
-                raise StoreError("an edge's endpoint vanished during the import")
-            summary.created += made
-        for chunk in _chunks(edge_updates, self.batch):
-            summary.updated += self._run(tx, "edge_update", rows=chunk, at=now, seq=seq)[0]["updated"]
+                edge_raw[(rec["type"], rec["src"], rec["dst"])] = dict(rec["props"])
+        plan = plan_write(
+            nodes,
+            edges,
+            {k: _from_db(k.partition(":")[0], v) for k, v in node_raw.items()},
+            {k: _from_db(k[0], v) for k, v in edge_raw.items()},
+        )
+        summary = plan.summary()
+        if not plan.changes:
+            return summary
+        now = dt.datetime.now(dt.UTC)
 
-        if summary.created or summary.updated:
-            entry = seal(request, summary, changes, seq=seq, at=now, prev_hash=prev_hash)
-            self._run(tx, "audit_append", entry={**entry.as_json(), "at": now})
-            summary.audit_seq = seq
+        def prev(raw: Mapping[str, Any], before: Mapping[str, Any]) -> list[str]:
+            return [_version_json(raw["_a"], _native(raw["_r"]), before)]
+
+        writes: list[tuple[str, list[dict[str, Any]]]] = [
+            (
+                "node_create",
+                [
+                    {"key": n.key, "id": n.id, "type": str(n.type), "props": _to_db(n.props)}
+                    for n in plan.node_creates
+                ],
+            ),
+            (
+                "node_update",
+                [
+                    {"key": n.key, "props": _to_db(after), "prev": prev(node_raw[n.key], before)}
+                    for n, before, after in plan.node_updates
+                ],
+            ),
+            (
+                "edge_create",
+                [
+                    {"type": str(e.type), "src": e.src, "dst": e.dst, "props": dict(e.props)}
+                    for e in plan.edge_creates
+                ],
+            ),
+            (
+                "edge_update",
+                [
+                    {
+                        "type": str(e.type),
+                        "src": e.src,
+                        "dst": e.dst,
+                        "props": after,
+                        "prev": prev(edge_raw[e.ident], before),
+                    }
+                    for e, before, after in plan.edge_updates
+                ],
+            ),
+        ]
+        for name, rows in writes:
+            for chunk in _chunks(rows, self.batch):
+                if self._count(tx, name, chunk, now, seq) != len(chunk):
+                    raise StoreError(f"{name}: the store changed under the import; try again")
+        entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
+        self._run(tx, "audit_append", entry={**entry.as_json(), "at": now})
+        summary.audit_seq = seq
         return summary
 
     # ------------------------------------------------------------------ reads
@@ -338,48 +344,9 @@ class Neo4jStore:
         if not start:
             return set()
         family = _REACH_FILES.get(frozenset(rel_types))
-        if max_depth is not None or family is None:
+        if (max_depth is not None and max_depth < MAX_HOPS) or family is None:
             return self._reach_by_hops(start, rel_types, direction, max_depth)
-        found = {r["key"] for r in self._read(f"{family}_{direction}", seeds=start)}
-        # The pattern is bounded; a closure deeper than the bound goes on from its frontier,
-        # so the answer is complete whatever the depth (cycles end it: nothing new is found).
-        while len(found) > 0:
-            deep = self._frontier_at_cap(start, found, rel_types, direction)
-            if not deep:
-                break
-            more = {r["key"] for r in self._read(f"{family}_{direction}", seeds=sorted(deep))}
-            if more <= found:
-                break
-            start = sorted(deep)
-            found |= more
-        return found
-
-    def _frontier_at_cap(
-        self,
-        seeds: Sequence[str],
-        found: set[str],
-        rel_types: Sequence[RelType],
-        direction: Direction,
-    ) -> set[str]:
-        """Nodes exactly DEPTH_CAP hops from the seeds, or nothing when the closure is shallower.
-
-        Computed locally from the closure's own edges (breadth-first), one query for the edges.
-        """
-        edges = self.edges_among([*found, *seeds], rel_types)
-        if len(edges) < DEPTH_CAP:
-            return set()
-        nxt: dict[str, list[str]] = {}
-        for e in edges:
-            a, b = (e.src, e.dst) if direction is Direction.down else (e.dst, e.src)
-            nxt.setdefault(a, []).append(b)
-        level = set(seeds)
-        seen = set(seeds)
-        for _ in range(DEPTH_CAP):
-            level = {b for a in level for b in nxt.get(a, ()) if b not in seen}
-            seen |= level
-            if not level:
-                return set()
-        return level
+        return {r["key"] for r in self._read(f"{family}_{direction}", seeds=start)}
 
     def _reach_by_hops(
         self,
@@ -393,7 +360,7 @@ class Neo4jStore:
         visited = set(seeds)
         frontier = list(seeds)
         depth = 0
-        while frontier and (max_depth is None or depth < max_depth):
+        while frontier and depth < min(max_depth or MAX_HOPS, MAX_HOPS):
             step = self.hop(frontier, rel_types, direction)
             level = {e.dst if direction is Direction.down else e.src for e in step}
             found |= level
