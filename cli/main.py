@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # Typer >= 0.25 bundles its own Click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException  # type: ignore[assignment]
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cli.render import Format, console, counts_table, csv_text, default_format, dumps, table
@@ -20,8 +26,47 @@ from tracegraph.settings import Settings, get_settings
 from tracegraph.store import GraphStore, WriteRequest, open_store
 from tracegraph.trace import trace as run_trace
 
+
+class OneLineErrors(TyperGroup):
+    """A bad option or argument is a one-line reason on stderr and exit 2, like every error."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            result = super().main(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+        except ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `tracegraph`: the help
+                typer.echo(exc.format_message())
+                code = 0
+            else:
+                typer.echo(f"tracegraph: {exc.format_message()}", err=True)
+                code = exc.exit_code
+        except typer.Abort:
+            typer.echo("tracegraph: aborted", err=True)
+            code = 1
+        else:
+            code = result if isinstance(result, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
 app = typer.Typer(
     name="tracegraph",
+    cls=OneLineErrors,
+    rich_markup_mode=None,
     help="TraceGraph: traceability for medical devices — recall scope, change impact, common "
     "cause and evidence chains over one graph of suppliers, lots, batches, devices and their "
     "records.\n\nThe store is chosen by --db or TRACEGRAPH_DB: a bolt:// or neo4j:// URI selects "
@@ -108,7 +153,8 @@ def import_(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="JSON Lines files, CSV folders (one <Type>.csv per type) or CSV files."
+            metavar="PATH...",
+            help="JSON Lines files, CSV folders (one <Type>.csv per type) or CSV files.",
         ),
     ],
     db: Db = None,
@@ -157,7 +203,9 @@ def import_(
 
 @app.command()
 def trace(
-    key: Annotated[str, typer.Argument(help="Start node, Type:id (e.g. MaterialLot:L-42).")],
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="Start node, Type:id (e.g. MaterialLot:L-42).")
+    ],
     up: Annotated[bool, typer.Option("--up", help="Trace upstream (where it came from).")] = False,
     down: Annotated[
         bool, typer.Option("--down", help="Trace downstream (where it went; the default).")
@@ -250,7 +298,7 @@ def demo(
     ] = Path("tracegraph-demo.tgdb"),
 ) -> None:
     """Load the ECG-monitor scenario into a fresh embedded store and walk through it."""
-    from tracegraph.demo import run_demo
+    from cli.demo import run_demo
 
     with failures():
         run_demo(db, console())

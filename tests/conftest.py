@@ -76,15 +76,12 @@ def store_pair(embedded_store: EmbeddedStore, neo4j_store: Neo4jStore) -> tuple[
 
 @pytest.fixture
 def fresh_neo4j(neo4j_server: Neo4jServer) -> Iterator[Callable[[], Neo4jStore]]:
-    """A factory for empty Neo4j stores inside a test (hypothesis examples need one each)."""
-    opened: list[Neo4jStore] = []
+    """Empties the Neo4j store on each call: hypothesis examples need a clean one each."""
+    store = Neo4jStore(neo4j_server.uri, neo4j_server.user, neo4j_server.password, batch=500)
 
     def make() -> Neo4jStore:
-        store = Neo4jStore(neo4j_server.uri, neo4j_server.user, neo4j_server.password, batch=500)
         store.clear()
-        opened.append(store)
         return store
 
     yield make
-    for s in opened:
-        s.close()
+    store.close()

@@ -40,7 +40,9 @@ class Parsed:
     edges: dict[tuple[str, str, str], Edge] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)
     edge_where: dict[tuple[str, str, str], str] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    #: (record number, message): sorted by record before reporting, so they read in file order
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    edge_record: dict[tuple[str, str, str], int] = field(default_factory=dict)
     records: int = 0
 
 
@@ -71,7 +73,7 @@ def read_jsonl(name: str, lines: Iterable[str | bytes]) -> Iterator[Raw]:
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            yield Raw(where, None, f"not valid JSON ({exc.msg})")
+            yield Raw(where, None, f"not valid JSON ({exc.msg}, column {exc.colno})")
             continue
         if not isinstance(value, dict):
             yield Raw(where, None, "a record must be a JSON object")
@@ -133,7 +135,7 @@ def read_paths(paths: Sequence[str | Path]) -> Iterator[Raw]:
         if path.is_dir():
             files = sorted(path.glob("*.csv"))
             if not files:
-                yield Raw(f"{path}:0", None, "folder holds no <Type>.csv files")
+                yield Raw(str(path), None, "folder holds no <Type>.csv files")
             # Nodes before edges, so a reader sees a folder in a natural order.
             files.sort(key=lambda p: (p.stem in RelType.__members__, p.name))
             for file in files:
@@ -144,7 +146,7 @@ def read_paths(paths: Sequence[str | Path]) -> Iterator[Raw]:
             try:
                 handle = open(path, "rb")  # noqa: SIM115 - closed below
             except OSError as exc:
-                yield Raw(f"{path}:0", None, f"cannot read: {exc.strerror}")
+                yield Raw(str(path), None, f"cannot read: {exc.strerror}")
                 continue
             with handle:
                 yield from read_jsonl(str(path), handle)
@@ -161,12 +163,12 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
         if progress is not None and out.records % 1000 == 0:
             progress(out.records)
         if raw.problem is not None or raw.record is None:
-            out.errors.append(f"{raw.where}: {raw.problem}")
+            out.errors.append((out.records, f"{raw.where}: {raw.problem}"))
             continue
         try:
             item = parse_record(raw.record)
         except RecordError as exc:
-            out.errors.append(f"{raw.where}: {exc}")
+            out.errors.append((out.records, f"{raw.where}: {exc}"))
             continue
         if isinstance(item, Node):
             seen = out.nodes.get(item.key)
@@ -182,6 +184,7 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
                 else Edge(item.type, item.src, item.dst, {**prior.props, **item.props})
             )
             out.edge_where.setdefault(item.ident, raw.where)
+            out.edge_record.setdefault(item.ident, out.records)
     if progress is not None:
         progress(out.records)
     return out
@@ -200,8 +203,11 @@ def check_endpoints(store: GraphStore, parsed: Parsed) -> None:
         for end, key in (("from", edge.src), ("to", edge.dst)):
             if key not in parsed.nodes and key not in known:
                 parsed.errors.append(
-                    f"{parsed.edge_where[ident]}: field '{end}': {key} exists neither in the "
-                    "store nor in this import"
+                    (
+                        parsed.edge_record[ident],
+                        f"{parsed.edge_where[ident]}: field '{end}': {key} exists neither in "
+                        "the store nor in this import",
+                    )
                 )
 
 
@@ -223,13 +229,14 @@ def import_records(
     raws: Iterable[Raw],
     request: WriteRequest,
     progress: Progress | None = None,
+    name: str | None = None,
 ) -> ImportReport:
     parsed = parse(raws, progress)
     if parsed.records == 0:
-        raise BadInput("the import holds no records")
+        raise BadInput(f"{name}: holds no records" if name else "the import holds no records")
     check_endpoints(store, parsed)
     if parsed.errors:
-        raise refuse(parsed.errors)
+        raise refuse([message for _, message in sorted(parsed.errors, key=lambda e: e[0])])
     nodes = sorted(parsed.nodes.values(), key=lambda n: n.key)
     edges = sorted(parsed.edges.values(), key=lambda e: e.ident)
     summary = store.write(nodes, edges, request)
@@ -244,5 +251,10 @@ def import_paths(
 ) -> ImportReport:
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
-        raise BadInput(f"{missing[0]}: no such file or folder")
-    return import_records(store, read_paths(paths), request, progress)
+        raise BadInput(
+            f"{', '.join(missing)}: no such file or folder",
+            details=[f"{m}: missing" for m in missing],
+        )
+    return import_records(
+        store, read_paths(paths), request, progress, name=", ".join(str(p) for p in paths)
+    )

@@ -12,7 +12,8 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from types import UnionType
+from typing import Annotated, Any, Final, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -228,7 +229,28 @@ def _parse_text(value: Any) -> Any:
     return text
 
 
+def _parse_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"not a number: {value!r}")
+
+
+def _parse_object(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f"not a JSON object: {value!r}")
+    return value
+
+
 Instant = Annotated[dt.datetime, BeforeValidator(_parse_instant)]
+Number = Annotated[float, BeforeValidator(_parse_number)]
+FreeForm = Annotated[dict[str, Any], BeforeValidator(_parse_object)]
 Day = Annotated[dt.date, BeforeValidator(_parse_date)]
 Text = Annotated[str, BeforeValidator(_parse_text)]
 
@@ -333,7 +355,7 @@ class NodeFields(_Record):
     id: Text = Field(description="unique within its type; the key is Type:id")
     source: Text | None = Field(None, description="system of record, e.g. MES")
     source_ref: Text | None = Field(None, description="the record's id in its system of record")
-    attributes: dict[str, Any] | None = Field(None, description="free-form object")
+    attributes: FreeForm | None = Field(None, description="free-form object")
 
 
 class Supplier(NodeFields):
@@ -356,7 +378,7 @@ class Material(NodeFields):
 
 class MaterialLot(NodeFields):
     received_at: Instant
-    quantity: float | None = None
+    quantity: Number | None = None
 
 
 class Product(NodeFields):
@@ -460,7 +482,7 @@ class EdgeFields(_Record):
 
 
 class ConsumedIn(EdgeFields):
-    quantity: float | None = None
+    quantity: Number | None = None
     at: Instant | None = None
 
 
@@ -569,9 +591,15 @@ def parse_record(raw: Mapping[str, Any]) -> Node | Edge:
     A field given as null is kept out of the result; to the store it means "leave as is".
     """
     kind = raw.get("type")
-    if not isinstance(kind, str) or not kind:
+    if kind is None or kind == "":
         raise RecordError("field 'type': required (an entity or relationship type)")
-    body = {k: v for k, v in raw.items() if k != "type" and v is not None and v != ""}
+    if not isinstance(kind, str):
+        raise RecordError(f"field 'type': {kind!r} is not a type name")
+    body = {
+        k: v
+        for k, v in raw.items()
+        if k != "type" and v is not None and not (isinstance(v, str) and not v.strip())
+    }
     if kind in EntityType.__members__:
         etype = EntityType(kind)
         try:
@@ -612,15 +640,17 @@ def parse_record(raw: Mapping[str, Any]) -> Node | Edge:
 
 
 def _field_kind(annotation: Any) -> str:
+    base = _base(annotation)
+    named = {
+        dt.datetime: "date-time (ISO 8601; no offset = UTC; a date = 00:00 UTC)",
+        dt.date: "date (YYYY-MM-DD)",
+        float: "number",
+    }
+    if base in named:
+        return named[base]
+    if get_origin(base) is dict or base is dict:
+        return "object"
     text = str(annotation)
-    for needle, name in (
-        ("datetime", "date-time (ISO 8601; no offset = UTC; a date = 00:00 UTC)"),
-        ("date", "date (YYYY-MM-DD)"),
-        ("float", "number"),
-        ("dict", "object"),
-    ):
-        if needle in text:
-            return name
     for enum in (
         SupplierStatus,
         BatchStatus,
@@ -733,13 +763,23 @@ def dictionary_markdown() -> str:
     return "\n".join(out)
 
 
+def _base(annotation: Any) -> Any:
+    """The plain type under Optional[...] / X | None (pydantic strips Annotated metadata)."""
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return _base(args[0]) if len(args) == 1 else annotation
+    if get_origin(annotation) is Annotated:
+        return _base(get_args(annotation)[0])
+    return annotation
+
+
 def _kinds(model: type[_Record]) -> dict[str, str]:
     kinds = {}
     for name, info in model.model_fields.items():
-        text = str(info.annotation)
-        if "datetime" in text:
+        base = _base(info.annotation)
+        if base is dt.datetime:
             kinds[name] = "instant"
-        elif "date" in text:
+        elif base is dt.date:
             kinds[name] = "date"
     return kinds
 

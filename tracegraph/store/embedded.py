@@ -65,6 +65,16 @@ def _decode(type_name: str, props: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _ts(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
@@ -165,6 +175,13 @@ class EmbeddedStore:
         except OSError as exc:
             raise StoreUnavailable(f"{self.path}: cannot read the store: {exc}") from None
 
+    def _sweep(self) -> None:
+        """Remove temporary files left by writers that died before their rename."""
+        for tmp in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            pid = tmp.name.removeprefix(f".{self.path.name}.").removesuffix(".tmp")
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+
     def _serialise(self) -> bytes:
         def versions(h: Sequence[Version]) -> list[dict[str, Any]]:
             return [{"a": v.audit_seq, "r": v.recorded_at, "p": v.props} for v in h]
@@ -228,6 +245,7 @@ class EmbeddedStore:
         self, nodes: Sequence[Node], edges: Sequence[Edge], request: WriteRequest
     ) -> WriteSummary:
         with self._locked():
+            self._sweep()
             self._refresh()
             snapshot = (self.graph.copy(), list(self.audit))
             try:
