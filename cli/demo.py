@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
 
 from cli.render import table
-from tracegraph.demo import DEMO_OPERATION, SUSPECT_LOT, load_demo
+from tracegraph.commoncause import common_cause
+from tracegraph.demo import (
+    DEMO_OPERATION,
+    DESIGN_CHANGE,
+    FAILED_CALIBRATION,
+    PROPOSED_CHANGE,
+    SUSPECT_LOT,
+    load_demo,
+)
 from tracegraph.errors import BadInput
-from tracegraph.model import GENEALOGY, Direction, EntityType, RelType
+from tracegraph.evidence import evidence
+from tracegraph.impact import impact
+from tracegraph.model import Direction, EntityType, RelType
+from tracegraph.recall import recall
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.trace import trace
 
@@ -25,6 +37,20 @@ def fresh_demo_store(path: Path) -> EmbeddedStore:
             )
         path.unlink()
     return EmbeddedStore(path)
+
+
+def _recall_summary(out: Console, scope: dict[str, Any]) -> None:
+    counts = scope["counts"]
+    out.print(
+        f"{counts['devices']} devices in {counts['batches']} batches, "
+        f"{counts['shipments']} shipments to {counts['customers']} customers; "
+        f"{counts['complaints']} complaints, {counts['service_events']} service events."
+    )
+    rows = [
+        (c["name"], c.get("country"), c["devices"])
+        for c in sorted(scope["customers"], key=lambda c: (-c["devices"], c["key"]))
+    ]
+    out.print(table(None, ["hospital", "country", "affected devices"], rows))
 
 
 def run_demo(path: Path, out: Console) -> None:
@@ -73,25 +99,75 @@ def run_demo(path: Path, out: Console) -> None:
         )
     )
 
-    out.print(Rule(f"3. Where did the capacitor lot {SUSPECT_LOT} go? (trace --down)"))
-    down = trace(store, SUSPECT_LOT, Direction.down).as_json()
-    kinds: dict[str, int] = {}
-    for n in down["nodes"]:
-        if n["key"] != SUSPECT_LOT:
-            kinds[n["type"]] = kinds.get(n["type"], 0) + 1
-    out.print(table(None, ["reached", "count"], sorted(kinds.items())))
-    customers = store.nodes(
-        k
-        for k in store.reach([SUSPECT_LOT], GENEALOGY, Direction.down)
-        if k.startswith("Customer:")
-    )
+    out.print(Rule("3. Which upstream entity explains the complaints? (common-cause)"))
+    ranking = common_cause(store).as_json()["ranking"]
     out.print(
         table(
-            "Hospitals that received devices built from the lot",
-            ["customer", "name", "country"],
-            [(k, c.props["name"], c.props.get("country")) for k, c in sorted(customers.items())],
+            "Most suspicious first (p: chance of so many cases among its devices by luck)",
+            ["upstream", "name", "cases", "devices", "rate", "p"],
+            [
+                (
+                    r["key"],
+                    r.get("name"),
+                    r["cases"],
+                    r["exposure"],
+                    f"{r['rate']:.0%}",
+                    f"{r['p_value']:.3g}",
+                )
+                for r in ranking[:6]
+            ],
         )
     )
+
+    out.print(Rule(f"4. Recall scope of {ranking[0]['key']} (recall)"))
+    scope = recall(store, [ranking[0]["key"]]).as_json()
+    _recall_summary(out, scope)
+
+    out.print(Rule(f"5. The failed calibration {FAILED_CALIBRATION} (recall)"))
+    scope = recall(store, [FAILED_CALIBRATION]).as_json()
+    _recall_summary(out, scope)
+    if scope["devices"]:
+        out.print(
+            f"  e.g. {scope['devices'][0]['key']}: " + " → ".join(scope["devices"][0]["path"])
+        )
+
+    out.print(Rule(f"6. What does the design change {DESIGN_CHANGE} touch? (impact)"))
+    change = impact(store, DESIGN_CHANGE).as_json()
+    out.print(
+        table(
+            None,
+            ["category", "count"],
+            [(name.replace("_", " "), count) for name, count in change["counts"].items()],
+        )
+    )
+    out.print(
+        f"{change['counts']['devices_before']} devices built before the change are field-action "
+        f"candidates; `tracegraph impact {PROPOSED_CHANGE.partition(':')[2]}` shows a proposed "
+        "change as a what-if."
+    )
+
+    out.print(Rule(f"7. The evidence an auditor gets for {device} (evidence)"))
+    chain = evidence(store, device)
+    out.print(
+        table(
+            "Findings, flagged automatically",
+            ["rule", "subject", "finding"],
+            [(f.rule, f.subject, f.message) for f in chain.findings],
+        )
+    )
+    out.print(
+        f"`tracegraph evidence {device} --out evidence.zip --db {path}` writes it as a BagIt "
+        "package (JSON, CSV timeline, HTML report); `tracegraph evidence verify evidence.zip` "
+        "names any file altered since."
+    )
+
     out.print(Rule("Explore"))
     out.print(f"  tracegraph trace {SUSPECT_LOT} --down --db {path}")
     out.print(f"  tracegraph trace {device} --up --format json --db {path}")
+    out.print("In the browser (docs/web.md walks through the story):")
+    out.print(f"  tracegraph keys create --role auditor --db {path}   # prints a key, once")
+    out.print(f"  tracegraph serve --db {path}")
+    out.print("  then open http://127.0.0.1:8000/ and paste the key. Follow the story:")
+    out.print("  the serious-injury complaint, the hotspot ranking (the lot first),")
+    out.print("  Recall (affected devices per hospital), the device's evidence download.")
+    out.print("  (An analyst key, --role analyst, sees everything but the evidence.)")

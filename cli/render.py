@@ -45,7 +45,7 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 def table(title: str | None, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     out = Table(title=title, title_justify="left", show_lines=False)
     for name in header:
-        out.add_column(name)
+        out.add_column(name, overflow="fold")
     for row in rows:
         out.add_row(*("" if v is None else str(iso(v)) for v in row))
     return out

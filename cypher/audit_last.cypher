@@ -1,8 +1,8 @@
 // name: audit_last
 // mode: read
 // params: none
-// returns: seq: int, hash: str — the newest audit entry, if any
+// returns: seq: int, hash: str, at: datetime — the newest audit entry, if any
 MATCH (a:AuditEntry)
-RETURN a.seq AS seq, a.hash AS hash
+RETURN a.seq AS seq, a.hash AS hash, a.at AS at
 ORDER BY a.seq DESC
 LIMIT 1

@@ -4,6 +4,7 @@
 // returns: updated: int
 UNWIND $rows AS r
 MATCH (a:Node {key: r.src})-[e]->(b:Node {key: r.dst})
+USING INDEX a:Node(key)
 WHERE type(e) = r.type
 SET e += r.props, e._h = coalesce(e._h, []) + r.prev, e._r = $at, e._a = $seq
 RETURN count(e) AS updated

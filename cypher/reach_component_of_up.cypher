@@ -4,5 +4,9 @@
 // returns: key: str — distinct nodes reachable upstream over COMPONENT_OF (where-used) in 1..100 hops
 UNWIND $seeds AS seed
 MATCH (s:Node {key: seed})
-MATCH (s)<-[:COMPONENT_OF*1..100]-(x:Node)
+USING INDEX s:Node(key)
+CALL (s) {
+  MATCH (s)<-[:COMPONENT_OF*1..100]-(x)
+  RETURN DISTINCT x
+}
 RETURN DISTINCT x.key AS key

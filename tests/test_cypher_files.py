@@ -89,3 +89,23 @@ def test_every_relationship_type_is_known_to_some_query_or_dynamic() -> None:
     texts = "\n".join(queries.get(n).text for n in ALL)
     for match in re.findall(r"\[[a-z]*:([A-Z_|]+)[\*\]]", texts):
         assert set(match.split("|")) <= {str(r) for r in RelType}, match
+
+
+def test_every_lookup_by_key_is_pinned_to_the_unique_index() -> None:
+    # After a bulk load the planner once chose an index *scan* per key (millions of rows for a
+    # few thousand keys); the hint makes every lookup a seek.
+    for name in ALL:
+        lines = queries.get(name).text.splitlines()
+        for i, line in enumerate(lines):
+            found = re.match(r"^MATCH \((\w):Node \{key: [\w.]+\}\)", line)
+            if found:
+                assert lines[i + 1] == f"USING INDEX {found.group(1)}:Node(key)", name
+
+
+@pytest.mark.neo4j
+def test_hinted_lookups_plan_as_unique_index_seeks(neo4j_store: Neo4jStore) -> None:
+    plan = neo4j_store.driver.execute_query(
+        "EXPLAIN " + queries.get("hop_up").text, {"keys": ["x"], "types": ["PRODUCED"]}
+    ).summary.plan
+    assert plan is not None
+    assert "NodeUniqueIndexSeek" in str(plan)

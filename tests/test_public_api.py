@@ -5,6 +5,17 @@ from __future__ import annotations
 import tracegraph
 
 EXPECTED = {
+    "audit",
+    "CommonCauseResult",
+    "common_cause",
+    "EvidenceChain",
+    "evidence",
+    "verify_package",
+    "write_package",
+    "ImpactResult",
+    "impact",
+    "RecallResult",
+    "recall",
     "BadInput",
     "Direction",
     "Edge",

@@ -215,3 +215,14 @@ def test_every_write_appends_one_hash_chained_audit_entry(store: GraphStore) -> 
         "contract test",
     )
     assert (entries[0].created, entries[1].updated) == (len(LINES), 1)
+
+
+def test_reach_each_and_count_reach_answer_per_seed(store: GraphStore) -> None:
+    load(store)
+    each = store.reach_each(["Device:D-1", "Device:D-2", "Device:nope"], Direction.up)
+    assert set(each) == {"Device:D-1", "Device:D-2"}
+    assert each["Device:D-1"] == store.reach(["Device:D-1"], GENEALOGY, Direction.up)
+    counts = store.count_reach(
+        ["MaterialLot:L-1", "Batch:B-1", "Customer:C-1"], Direction.down, EntityType.Device
+    )
+    assert counts == {"MaterialLot:L-1": 2, "Batch:B-1": 2, "Customer:C-1": 0}

@@ -14,6 +14,7 @@ DEMO_OPERATION = "demo"
 SUSPECT_LOT = "MaterialLot:L-2026-0042"
 SUPPLIER = "Supplier:S-7"
 SOLDER_STATION = "Equipment:EQ-SOLDER-3"
+FAILED_CALIBRATION = "MaintenanceEvent:M-3303"
 DESIGN_CHANGE = "ChangeOrder:CO-118"
 PROPOSED_CHANGE = "ChangeOrder:CO-121"
 

@@ -21,9 +21,29 @@ class Settings(BaseSettings):
         SecretStr(""), validation_alias=AliasChoices("NEO4J_PASSWORD", "TRACEGRAPH_NEO4J_PASSWORD")
     )
     neo4j_database: str = Field("neo4j", description="the Neo4j database to use")
+    neo4j_retry_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="how long a Neo4j query is retried (server restarting, leader change) "
+        "before the store is reported unavailable",
+    )
     write_batch: int = Field(10_000, ge=100, description="rows per UNWIND batch when writing")
     actor: str | None = Field(
         None, description="who the audit trail names for CLI writes (default: the OS user)"
+    )
+    require_reason: bool = Field(
+        False, description="refuse an import without a reason (--reason) for the audit trail"
+    )
+    # HTTP API (`tracegraph serve`)
+    max_body_bytes: int = Field(
+        100_000_000, ge=1, description="largest request body the API accepts (bigger: 413)"
+    )
+    page_size: int = Field(1000, ge=1, description="items per list in one API page by default")
+    max_page_size: int = Field(
+        10_000, ge=1, description="largest `limit` an API request may ask for (bigger: 422)"
+    )
+    retry_after: int = Field(
+        5, ge=1, description="seconds the API tells clients to wait when the store is down (503)"
     )
 
 

@@ -23,6 +23,7 @@ def open_store(settings: Settings) -> GraphStore:
             settings.neo4j_password.get_secret_value(),
             database=settings.neo4j_database,
             batch=settings.write_batch,
+            retry_seconds=settings.neo4j_retry_seconds,
         )
     from tracegraph.store.embedded import EmbeddedStore
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from tracegraph.model import Direction, Edge, EntityType, Node, RelType, iso
+from tracegraph.errors import BadInput
+from tracegraph.model import ENDPOINTS, Direction, Edge, EntityType, Node, RelType, iso
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,30 @@ class Version:
     audit_seq: int
     recorded_at: dt.datetime
     props: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordVersions:
+    """Every kept version of one node or edge, oldest first; the last is the current one."""
+
+    ident: str
+    created_at: dt.datetime
+    versions: tuple[Version, ...]
+
+    def at(self, as_of: dt.datetime) -> RecordVersions | None:
+        """The versions recorded at or before ``as_of`` (the last is the one in force then);
+        None if the record did not exist yet."""
+        if self.created_at > as_of:
+            return None
+        kept = tuple(v for v in self.versions if v.recorded_at <= as_of)
+        return RecordVersions(self.ident, self.created_at, kept or self.versions[:1])
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """An as-of time in UTC; a naive one is read as UTC, like every time in the model."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -41,6 +66,26 @@ class StoredNode:
     @property
     def key(self) -> str:
         return f"{self.type}:{self.id}"
+
+    def record_versions(self) -> RecordVersions:
+        current = Version(self.audit_seq, self.recorded_at, self.props)
+        return RecordVersions(self.key, self.created_at, (*self.history, current))
+
+    def at(self, as_of: dt.datetime) -> StoredNode | None:
+        """This node as it was at ``as_of``; None if it did not exist yet."""
+        then = self.record_versions().at(as_of)
+        if then is None:
+            return None
+        now = then.versions[-1]
+        return StoredNode(
+            type=self.type,
+            id=self.id,
+            props=dict(now.props),
+            created_at=self.created_at,
+            recorded_at=now.recorded_at,
+            audit_seq=now.audit_seq,
+            history=then.versions[:-1],
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -107,10 +152,23 @@ class AuditEntry:
     changes_sha256: str
     prev_hash: str
     hash: str
+    #: Properties a stored entry holds beyond these fields. Only an entry edited after it was
+    #: written has any; they are hashed with the rest, so such an edit breaks the entry's hash.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> AuditEntry:
+        """An entry as a store read it back. A field that is missing reads as None and a
+        property no entry has goes to ``extra``: an entry edited in place, even by adding or
+        removing a property, still loads, and `audit verify` names it."""
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known: dict[str, Any] = {n: data.get(n) for n in names}
+        return cls(**known, extra={k: v for k, v in data.items() if k not in names})
 
     def body(self) -> dict[str, Any]:
         """The fields the hash covers (everything but the hash itself)."""
         return {
+            **self.extra,
             "seq": self.seq,
             "at": iso(self.at),
             "actor": self.actor,
@@ -153,9 +211,7 @@ def seal(
     ``changes`` are (identity, op, before, after) for every created or updated record; the entry
     carries their digest, and the versions themselves are kept on the records.
     """
-    digest = hashlib.sha256(
-        canonical(sorted([[i, op, b, dict(a)] for i, op, b, a in changes], key=lambda c: c[0]))
-    ).hexdigest()
+    digest = changes_digest(changes)
     draft = AuditEntry(
         seq=seq,
         at=at,
@@ -173,6 +229,27 @@ def seal(
     return AuditEntry(**{**draft.__dict__, "hash": entry_hash(draft.body())})
 
 
+def change_row(
+    ident: str, op: str, before: Mapping[str, Any] | None, after: Mapping[str, Any]
+) -> bytes:
+    """One change as the audit digest encodes it."""
+    return canonical([ident, op, None if before is None else dict(before), dict(after)])
+
+
+def digest_rows(rows: Iterable[tuple[str, bytes]]) -> str:
+    """The digest of one write's changes, given as (identity, `change_row`) pairs.
+
+    Byte for byte the canonical JSON array of the changes sorted by identity, so `audit verify`
+    can rebuild it from the versions kept on the records, one record at a time.
+    """
+    ordered = sorted(rows, key=lambda r: r[0])
+    return hashlib.sha256(b"[" + b",".join(row for _, row in ordered) + b"]").hexdigest()
+
+
+def changes_digest(changes: Iterable[Change]) -> str:
+    return digest_rows((i, change_row(i, op, b, a)) for i, op, b, a in changes)
+
+
 def merged(before: Mapping[str, Any] | None, incoming: Mapping[str, Any]) -> dict[str, Any]:
     """Fields given overwrite, fields left out are kept: an import never loses data."""
     return {**(before or {}), **incoming}
@@ -180,6 +257,29 @@ def merged(before: Mapping[str, Any] | None, incoming: Mapping[str, Any]) -> dic
 
 def edge_ident(edge: Edge | StoredEdge) -> str:
     return f"{edge.type}:{edge.src}->{edge.dst}"
+
+
+def split_edge_ident(text: str) -> tuple[RelType, str, str] | None:
+    """(type, from, to) of an edge identity ``TYPE:from->to``; None for anything that does not
+    start with a relationship type (a node key). Ids may hold "->": the first split whose two
+    ends are keys this type may join wins."""
+    kind, sep, rest = text.partition(":")
+    if not sep or kind not in RelType.__members__:
+        return None
+    rtype = RelType(kind)
+    cut = rest.find("->")
+    while cut >= 0:
+        src, dst = rest[:cut], rest[cut + 2 :]
+        ends = tuple(k.partition(":")[0] for k in (src, dst))
+        if all(k.partition(":")[2] for k in (src, dst)) and ends in {
+            (str(a), str(b)) for a, b in ENDPOINTS[rtype]
+        }:
+            return rtype, src, dst
+        cut = rest.find("->", cut + 1)
+    raise BadInput(
+        f"{text!r}: not an edge identity; write TYPE:from->to, "
+        f"e.g. SUPPLIED:Supplier:S-7->MaterialLot:L-42"
+    )
 
 
 Change = tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any]]
@@ -240,6 +340,33 @@ def plan_write(
     return plan
 
 
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """An API key as the store keeps it: never the key itself, only its SHA-256."""
+
+    id: str
+    name: str
+    role: str
+    sha256: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def as_json(self) -> dict[str, Any]:
+        """What `keys list` shows: everything but the hash."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "created_at": iso(self.created_at),
+            "revoked": self.revoked,
+            "revoked_at": iso(self.revoked_at) if self.revoked_at else None,
+        }
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     """What every store offers. Keys are ``Type:id`` strings throughout."""
@@ -290,8 +417,48 @@ class GraphStore(Protocol):
         """Edges of these types whose two ends are both in ``keys``, sorted."""
         ...
 
+    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
+        """Each seed's own genealogy closure (1..MAX_HOPS hops); unknown seeds are left out."""
+        ...
+
+    def count_reach(
+        self, seeds: Iterable[str], direction: Direction, target: EntityType
+    ) -> dict[str, int]:
+        """How many distinct nodes of type ``target`` each seed's genealogy closure holds."""
+        ...
+
     def audit_entries(self) -> list[AuditEntry]:
         """The whole audit chain, oldest first."""
+        ...
+
+    def at(self, as_of: dt.datetime) -> GraphStore:
+        """A read-only view of the store as it was at ``as_of``: only what was recorded at or
+        before that time, each record in the version it had then."""
+        ...
+
+    def versions(self, idents: Iterable[str] | None = None) -> Iterator[RecordVersions]:
+        """Every kept version of these records (node keys, or edge identities
+        ``TYPE:from->to``), oldest first; unknown ones are left out. None: of every record in
+        the store, in no particular order (what `audit verify` checks the chain against)."""
+        ...
+
+    # API keys live in the store so that `tracegraph keys` and `tracegraph serve` share them.
+
+    def api_key_put(self, key: ApiKeyRecord) -> None:
+        """Keep a new API key (its id is new)."""
+        ...
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        """Every API key, revoked ones included, oldest first."""
+        ...
+
+    def api_key_revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
+        """Mark a key revoked (a revoked key stays revoked, with its first time); None if no
+        key has this id."""
+        ...
+
+    def ping(self) -> None:
+        """Raise `StoreUnavailable` at once if the store cannot be reached (no retries)."""
         ...
 
 

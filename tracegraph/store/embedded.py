@@ -20,8 +20,9 @@ from typing import Any
 import networkx as nx
 import orjson
 
-from tracegraph.errors import StoreError, StoreUnavailable
+from tracegraph.errors import BadInput, StoreError, StoreUnavailable
 from tracegraph.model import (
+    GENEALOGY,
     MAX_HOPS,
     TEMPORAL_FIELDS,
     Direction,
@@ -29,20 +30,25 @@ from tracegraph.model import (
     EntityType,
     Node,
     RelType,
+    iso,
     key_type,
 )
 from tracegraph.store.base import (
     GENESIS,
+    ApiKeyRecord,
     AuditEntry,
+    RecordVersions,
     StoredEdge,
     StoredNode,
     Version,
     WriteRequest,
     WriteSummary,
+    as_utc,
     edge_ident,
     plan_write,
     seal,
     sort_edges,
+    split_edge_ident,
 )
 
 FORMAT = "tracegraph-embedded/1"
@@ -79,8 +85,33 @@ def _ts(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
+def _key_json(key: ApiKeyRecord) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "role": key.role,
+        "sha256": key.sha256,
+        "created_at": key.created_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+def _key_from_json(raw: Mapping[str, Any]) -> ApiKeyRecord:
+    revoked = raw.get("revoked_at")
+    return ApiKeyRecord(
+        id=raw["id"],
+        name=raw["name"],
+        role=raw["role"],
+        sha256=raw["sha256"],
+        created_at=_ts(raw["created_at"]),
+        revoked_at=_ts(revoked) if revoked else None,
+    )
+
+
 class EmbeddedStore:
     kind = "embedded"
+    #: API keys, replaced (never mutated) on load and on every key write; a view holds none.
+    _api_keys: tuple[ApiKeyRecord, ...] = ()
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -164,7 +195,14 @@ class EmbeddedStore:
                 ),
             )
         self.graph = graph
-        self.audit = [AuditEntry(**{**a, "at": _ts(a["at"])}) for a in data.get("audit", ())]
+        self.audit = [
+            AuditEntry.from_stored(
+                {**a, "at": _ts(a["at"]) if isinstance(a.get("at"), str) else None}
+            )
+            for a in data.get("audit", ())
+        ]
+        # Files written before API keys existed have no "api_keys": they simply hold none.
+        self._api_keys = tuple(_key_from_json(k) for k in data.get("api_keys", ()))
         self._stamp = stamp
 
     def _refresh(self) -> None:
@@ -209,6 +247,7 @@ class EmbeddedStore:
                 "nodes": nodes,
                 "edges": edges,
                 "audit": [a.as_json() for a in self.audit],
+                "api_keys": [_key_json(k) for k in self._api_keys],
             },
             option=orjson.OPT_NON_STR_KEYS,
         )
@@ -278,7 +317,12 @@ class EmbeddedStore:
         summary = plan.summary()
         if not plan.changes:
             return summary
-        now = dt.datetime.now(dt.UTC)
+        # Entries never go back in time, even if this writer's clock is behind the last one's.
+        now = (
+            max(dt.datetime.now(dt.UTC), self.audit[-1].at)
+            if self.audit
+            else dt.datetime.now(dt.UTC)
+        )
         seq = len(self.audit) + 1
         for node in plan.node_creates:
             g.add_node(node.key, p=dict(node.props), c=now, r=now, a=seq, h=())
@@ -398,6 +442,162 @@ class EmbeddedStore:
         ]
         return sort_edges(found)
 
+    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
+        return {
+            s: self.reach([s], GENEALOGY, direction) for s in sorted(set(seeds)) if s in self.graph
+        }
+
+    def count_reach(
+        self, seeds: Iterable[str], direction: Direction, target: EntityType
+    ) -> dict[str, int]:
+        prefix = f"{target}:"
+        return {
+            seed: sum(1 for k in keys if k.startswith(prefix))
+            for seed, keys in self.reach_each(seeds, direction).items()
+        }
+
     def audit_entries(self) -> list[AuditEntry]:
         self._refresh()
         return list(self.audit)
+
+    # ------------------------------------------------------------------ versions and as-of
+
+    @staticmethod
+    def _record(ident: str, data: Mapping[str, Any]) -> RecordVersions:
+        current = Version(data["a"], data["r"], data["p"])
+        return RecordVersions(ident, data["c"], (*data["h"], current))
+
+    def versions(self, idents: Iterable[str] | None = None) -> Iterator[RecordVersions]:
+        self._refresh()
+        g = self.graph
+        if idents is None:
+            for key, data in g.nodes(data=True):
+                yield self._record(key, data)
+            for src, dst, t, data in g.edges(keys=True, data=True):
+                yield self._record(f"{t}:{src}->{dst}", data)
+            return
+        for ident in sorted(set(idents)):
+            edge = split_edge_ident(ident)
+            if edge is None:
+                if ident in g:
+                    yield self._record(ident, g.nodes[ident])
+            elif (found := g.get_edge_data(edge[1], edge[2], key=str(edge[0]))) is not None:
+                yield self._record(ident, found)
+
+    def at(self, as_of: dt.datetime) -> EmbeddedAsOf:
+        return EmbeddedAsOf(self, as_of)
+
+    def _snapshot(self, as_of: dt.datetime) -> tuple[nx.MultiDiGraph[str], list[AuditEntry]]:
+        """The graph and the audit chain as they were at ``as_of``: records created later are
+        left out, the others carry the version in force then (and only the earlier ones)."""
+        self._refresh()
+        graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
+
+        def then(ident: str, data: Mapping[str, Any]) -> dict[str, Any] | None:
+            kept = self._record(ident, data).at(as_of)
+            if kept is None:
+                return None
+            now = kept.versions[-1]
+            return {
+                "p": now.props,
+                "c": kept.created_at,
+                "r": now.recorded_at,
+                "a": now.audit_seq,
+                "h": kept.versions[:-1],
+            }
+
+        for key, data in self.graph.nodes(data=True):
+            if (node := then(key, data)) is not None:
+                graph.add_node(key, **node)
+        for src, dst, t, data in self.graph.edges(keys=True, data=True):
+            if (edge := then(f"{t}:{src}->{dst}", data)) is not None:
+                graph.add_edge(src, dst, key=t, **edge)
+        audit = [e for e in self.audit if e.at is not None and e.at <= as_of]
+        return graph, audit
+
+    # ------------------------------------------------------------------ API keys and health
+
+    def api_key_put(self, key: ApiKeyRecord) -> None:
+        with self._locked():
+            self._refresh()
+            if any(k.id == key.id for k in self._api_keys):
+                raise StoreError(f"API key {key.id}: already stored")
+            self._commit_keys((*self._api_keys, key))
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        self._refresh()
+        return sorted(self._api_keys, key=lambda k: (k.created_at, k.id))
+
+    def api_key_revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
+        with self._locked():
+            self._refresh()
+            found = next((k for k in self._api_keys if k.id == key_id), None)
+            if found is None or found.revoked:
+                return found
+            revoked = ApiKeyRecord(
+                found.id, found.name, found.role, found.sha256, found.created_at, as_utc(at)
+            )
+            self._commit_keys(tuple(revoked if k.id == key_id else k for k in self._api_keys))
+            return revoked
+
+    def _commit_keys(self, keys: tuple[ApiKeyRecord, ...]) -> None:
+        before, self._api_keys = self._api_keys, keys
+        try:
+            self._persist()
+        except BaseException:
+            self._api_keys = before
+            raise
+
+    def ping(self) -> None:
+        self._refresh()
+
+
+class EmbeddedAsOf(EmbeddedStore):
+    """A read-only view of an embedded store as it was at one time.
+
+    It holds a snapshot of the graph as of that time in the same shape as the store's own, so
+    every read of `EmbeddedStore` answers from it unchanged. Every path that could write or
+    reload the file is closed.
+    """
+
+    def __init__(self, store: EmbeddedStore, as_of: dt.datetime) -> None:
+        # Not EmbeddedStore.__init__: a view never opens, creates or locks the file.
+        self.path = store.path
+        self._lock_path = store._lock_path
+        self._stamp = None
+        self._base = store
+        self.as_of = as_utc(as_of)
+        self.graph, self.audit = store._snapshot(self.as_of)
+
+    def describe(self) -> dict[str, str]:
+        return {**super().describe(), "as_of": str(iso(self.as_of))}
+
+    def at(self, as_of: dt.datetime) -> EmbeddedAsOf:
+        return EmbeddedAsOf(self._base, min(as_utc(as_of), self.as_of))
+
+    def write(
+        self, nodes: Sequence[Node], edges: Sequence[Edge], request: WriteRequest
+    ) -> WriteSummary:
+        raise BadInput("an as-of view is read-only")
+
+    def _refresh(self) -> None:
+        """A snapshot: later writes to the file are not part of it."""
+
+    def _load(self) -> None:
+        raise BadInput("an as-of view is read-only")
+
+    def _persist(self) -> None:
+        raise BadInput("an as-of view is read-only")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        raise BadInput("an as-of view is read-only")
+        yield  # pragma: no cover - makes this a generator
+
+    # API keys are not part of the graph's history: a view reads the live ones, writes none.
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        return self._base.api_keys()
+
+    def ping(self) -> None:
+        self._base.ping()

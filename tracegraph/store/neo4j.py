@@ -18,7 +18,7 @@ from neo4j import GraphDatabase, Query, RoutingControl
 from neo4j import exceptions as neo4j_errors
 
 from tracegraph import queries
-from tracegraph.errors import StoreError, StoreUnavailable
+from tracegraph.errors import BadInput, StoreError, StoreUnavailable
 from tracegraph.model import (
     GENEALOGY,
     MAX_HOPS,
@@ -33,15 +33,19 @@ from tracegraph.model import (
 )
 from tracegraph.store.base import (
     GENESIS,
+    ApiKeyRecord,
     AuditEntry,
+    RecordVersions,
     StoredEdge,
     StoredNode,
     Version,
     WriteRequest,
     WriteSummary,
+    as_utc,
     plan_write,
     seal,
     sort_edges,
+    split_edge_ident,
 )
 
 _META = ("key", "id", "_c", "_r", "_a", "_h")
@@ -113,6 +117,7 @@ class Neo4jStore:
         *,
         database: str = "neo4j",
         batch: int = 10_000,
+        retry_seconds: float = 10.0,
     ) -> None:
         self.uri = uri
         self.database = database
@@ -120,7 +125,10 @@ class Neo4jStore:
         try:
             # Planner notices (unknown labels on an empty database, ...) are not for our users.
             self.driver = GraphDatabase.driver(
-                uri, auth=(user, password), notifications_min_severity="OFF"
+                uri,
+                auth=(user, password),
+                notifications_min_severity="OFF",
+                max_transaction_retry_time=retry_seconds,
             )
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
             raise StoreUnavailable(f"{uri}: not a usable Neo4j address: {exc}") from None
@@ -240,7 +248,12 @@ class Neo4jStore:
         summary = plan.summary()
         if not plan.changes:
             return summary
-        now = dt.datetime.now(dt.UTC)
+        # Entries never go back in time, even if this writer's clock is behind the last one's.
+        now = (
+            max(dt.datetime.now(dt.UTC), _native(last[0]["at"]))
+            if last
+            else dt.datetime.now(dt.UTC)
+        )
 
         def prev(raw: Mapping[str, Any], before: Mapping[str, Any]) -> list[str]:
             return [_version_json(raw["_a"], _native(raw["_r"]), before)]
@@ -377,12 +390,279 @@ class Neo4jStore:
             self._read("edges_among", keys=wanted, types=[str(t) for t in rel_types])
         )
 
+    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
+        wanted = sorted(set(seeds))
+        if not wanted:
+            return {}
+        records = self._read(f"reach_each_genealogy_{direction}", seeds=wanted)
+        return {r["seed"]: set(r["keys"]) for r in records}
+
+    def count_reach(
+        self, seeds: Iterable[str], direction: Direction, target: EntityType
+    ) -> dict[str, int]:
+        wanted = sorted(set(seeds))
+        if not wanted:
+            return {}
+        records = self._read(
+            f"count_reach_genealogy_{direction}", seeds=wanted, prefix=f"{target}:"
+        )
+        return {r["seed"]: r["n"] for r in records}
+
     def audit_entries(self) -> list[AuditEntry]:
-        out = []
-        for rec in self._read("audit_all"):
-            data = dict(rec["entry"])
-            data["at"] = _native(data["at"])
-            data.setdefault("source", None)  # Neo4j does not store nulls
-            data.setdefault("reason", None)
-            out.append(AuditEntry(**data))
-        return out
+        return [_entry(rec["entry"]) for rec in self._read("audit_all")]
+
+    # ------------------------------------------------------------------ versions and as-of
+
+    #: Nodes per round trip when `versions()` reads the whole store.
+    _PAGE = 1_000
+
+    def versions(self, idents: Iterable[str] | None = None) -> Iterator[RecordVersions]:
+        if idents is None:
+            yield from self._every_version()
+            return
+        wanted = sorted(set(idents))
+        keys: list[str] = []
+        rows: list[dict[str, str]] = []
+        for ident in wanted:
+            edge = split_edge_ident(ident)
+            if edge is None:
+                keys.append(ident)
+            else:
+                rows.append({"type": str(edge[0]), "src": edge[1], "dst": edge[2]})
+        found: dict[str, RecordVersions] = {}
+        for rec in self._read("node_get", keys=keys) if keys else ():
+            found[rec["key"]] = _record(rec["key"], rec["key"].partition(":")[0], rec["props"])
+        for rec in self._read("edge_get", rows=rows) if rows else ():
+            ident = f"{rec['type']}:{rec['src']}->{rec['dst']}"
+            found[ident] = _record(ident, rec["type"], rec["props"])
+        yield from (found[i] for i in wanted if i in found)
+
+    def _every_version(self) -> Iterator[RecordVersions]:
+        """Every node and edge, a page of nodes (with their outgoing edges) per round trip."""
+        after = ""
+        while True:
+            page = self._read("record_page", after=after, limit=self._PAGE)
+            for rec in page:
+                key = rec["key"]
+                yield _record(key, key.partition(":")[0], rec["props"])
+                for out in rec["out"]:
+                    ident = f"{out['type']}:{key}->{out['dst']}"
+                    yield _record(ident, out["type"], out["props"])
+            if len(page) < self._PAGE:
+                return
+            after = page[-1]["key"]
+
+    def at(self, as_of: dt.datetime) -> Neo4jAsOf:
+        return Neo4jAsOf(self, as_of)
+
+    # ------------------------------------------------------------------ API keys and health
+
+    def _write_one(self, name: str, **params: Any) -> list[neo4j.Record]:
+        """One small write in its own auto-retried transaction (API keys)."""
+        query = queries.get(name)
+        self._ensure_schema()
+        try:
+            records, _, _ = self.driver.execute_query(
+                Query(query.text, metadata={"query": name}),
+                params,
+                database_=self.database,
+                routing_=RoutingControl.WRITE,
+            )
+        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
+            raise self._fail(exc) from exc
+        return records
+
+    def api_key_put(self, key: ApiKeyRecord) -> None:
+        if any(k.id == key.id for k in self.api_keys()):
+            raise StoreError(f"API key {key.id}: already stored")
+        row = {
+            "id": key.id,
+            "name": key.name,
+            "role": key.role,
+            "sha256": key.sha256,
+            "created_at": key.created_at,
+        }
+        if key.revoked_at is not None:
+            row["revoked_at"] = key.revoked_at
+        self._write_one("api_key_create", key=row)
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        return [_api_key(rec["key"]) for rec in self._read("api_key_all")]
+
+    def api_key_revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
+        records = self._write_one("api_key_revoke", id=key_id, at=as_utc(at))
+        return _api_key(records[0]["key"]) if records else None
+
+    def ping(self) -> None:
+        try:
+            self.driver.verify_connectivity()
+        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
+            raise self._fail(exc) from exc
+
+
+def _api_key(raw: Mapping[str, Any]) -> ApiKeyRecord:
+    revoked = raw.get("revoked_at")
+    return ApiKeyRecord(
+        id=raw["id"],
+        name=raw["name"],
+        role=raw["role"],
+        sha256=raw["sha256"],
+        created_at=_native(raw["created_at"]),
+        revoked_at=_native(revoked) if revoked is not None else None,
+    )
+
+
+def _entry(raw: Mapping[str, Any]) -> AuditEntry:
+    """An audit entry as stored. Neo4j keeps no nulls: a missing source or reason is None."""
+    return AuditEntry.from_stored({k: _native(v) for k, v in raw.items()})
+
+
+def _record(ident: str, type_name: str, raw: Mapping[str, Any]) -> RecordVersions:
+    """Every version of one node or edge from its properties (the earlier ones are in _h)."""
+    seq: Any = raw.get("_a")  # a missing one (an edited record) is for `audit verify` to name
+    current = Version(seq, _native(raw.get("_r")), _from_db(type_name, raw))
+    history = tuple(_version(type_name, v) for v in raw.get("_h") or ())
+    return RecordVersions(ident, _native(raw.get("_c")), (*history, current))
+
+
+class Neo4jAsOf:
+    """A read-only view of a Neo4j store as it was at one time.
+
+    Every read runs the `*_as_of` variant of the live query: nodes and relationships whose
+    `_c` (created) is after the time are left out, in Cypher, so closures stay one pruning
+    breadth-first expand. The version in force then is picked here, from `_r` and the kept
+    history `_h`. The view shares the store's driver; closing it is the store's business.
+    """
+
+    kind = "neo4j"
+
+    def __init__(self, store: Neo4jStore, as_of: dt.datetime) -> None:
+        self.store = store
+        self.as_of = as_utc(as_of)
+
+    def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
+        return self.store._read(f"{name}_as_of", as_of=self.as_of, **params)
+
+    def describe(self) -> dict[str, str]:
+        return {**self.store.describe(), "as_of": str(iso(self.as_of))}
+
+    def close(self) -> None:
+        """The store this view came from owns the connection."""
+
+    def at(self, as_of: dt.datetime) -> Neo4jAsOf:
+        return Neo4jAsOf(self.store, min(as_utc(as_of), self.as_of))
+
+    def write(
+        self, nodes: Sequence[Node], edges: Sequence[Edge], request: WriteRequest
+    ) -> WriteSummary:
+        raise BadInput("an as-of view is read-only")
+
+    def existing(self, keys: Iterable[str]) -> set[str]:
+        wanted = sorted(set(keys))
+        return {r["key"] for r in self._read("node_existing", keys=wanted)} if wanted else set()
+
+    def nodes(self, keys: Iterable[str]) -> dict[str, StoredNode]:
+        then = {k: n.at(self.as_of) for k, n in self.store.nodes(keys).items()}
+        return {k: n for k, n in then.items() if n is not None}
+
+    def keys_of_type(self, type_: EntityType) -> list[str]:
+        return [r["key"] for r in self._read("node_keys_by_prefix", prefix=f"{type_}:")]
+
+    def _props_then(self, type_name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        if _native(raw["_r"]) <= self.as_of:
+            return _from_db(type_name, raw)
+        then = _record("", type_name, raw).at(self.as_of)
+        return dict(then.versions[-1].props) if then else _from_db(type_name, raw)
+
+    def _edges(self, records: Iterable[neo4j.Record]) -> list[StoredEdge]:
+        return sort_edges(
+            StoredEdge(
+                RelType(r["type"]), r["src"], r["dst"], self._props_then(r["type"], r["props"])
+            )
+            for r in records
+        )
+
+    def hop(
+        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
+    ) -> list[StoredEdge]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        name = "hop_down" if direction is Direction.down else "hop_up"
+        return self._edges(self._read(name, keys=wanted, types=[str(t) for t in rel_types]))
+
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        max_depth: int | None = None,
+    ) -> set[str]:
+        start = sorted(set(seeds))
+        if not start:
+            return set()
+        family = _REACH_FILES.get(frozenset(rel_types))
+        if (max_depth is None or max_depth >= MAX_HOPS) and family is not None:
+            return {r["key"] for r in self._read(f"{family}_{direction}", seeds=start)}
+        # Depth-limited, or a family without a closure file: one batched hop per level.
+        found: set[str] = set()
+        visited = set(start)
+        frontier = start
+        depth = 0
+        while frontier and depth < min(max_depth or MAX_HOPS, MAX_HOPS):
+            step = self.hop(frontier, rel_types, direction)
+            level = {e.dst if direction is Direction.down else e.src for e in step}
+            found |= level
+            frontier = sorted(level - visited)
+            visited |= level
+            depth += 1
+        return found
+
+    def edges_among(self, keys: Iterable[str], rel_types: Sequence[RelType]) -> list[StoredEdge]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        return self._edges(
+            self._read("edges_among", keys=wanted, types=[str(t) for t in rel_types])
+        )
+
+    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
+        wanted = sorted(set(seeds))
+        if not wanted:
+            return {}
+        records = self._read(f"reach_each_genealogy_{direction}", seeds=wanted)
+        return {r["seed"]: set(r["keys"]) for r in records}
+
+    def count_reach(
+        self, seeds: Iterable[str], direction: Direction, target: EntityType
+    ) -> dict[str, int]:
+        wanted = sorted(set(seeds))
+        if not wanted:
+            return {}
+        records = self._read(
+            f"count_reach_genealogy_{direction}", seeds=wanted, prefix=f"{target}:"
+        )
+        return {r["seed"]: r["n"] for r in records}
+
+    def audit_entries(self) -> list[AuditEntry]:
+        return [_entry(rec["entry"]) for rec in self._read("audit_all")]
+
+    def versions(self, idents: Iterable[str] | None = None) -> Iterator[RecordVersions]:
+        for record in self.store.versions(idents):
+            then = record.at(self.as_of)
+            if then is not None:
+                yield then
+
+    # API keys are not part of the graph's history: a view reads the live ones, writes none.
+
+    def api_key_put(self, key: ApiKeyRecord) -> None:
+        raise BadInput("an as-of view is read-only")
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        return self.store.api_keys()
+
+    def api_key_revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
+        raise BadInput("an as-of view is read-only")
+
+    def ping(self) -> None:
+        self.store.ping()

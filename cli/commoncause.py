@@ -1,0 +1,156 @@
+"""`tracegraph common-cause`: the risk-hotspot list."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from cli.app import AsOf, Db, Fmt, app, failures, store_for
+from cli.render import Format, console, counts_table, csv_text, default_format, dumps, table
+from tracegraph.commoncause import common_cause as run_common_cause
+from tracegraph.errors import BadInput
+from tracegraph.model import Severity, bound_end, utc
+
+CSV_HEADER = [
+    "rank",
+    "key",
+    "type",
+    "name",
+    "cases",
+    "exposure",
+    "rate",
+    "p_value",
+    "case_devices",
+]
+
+#: The table lists the case devices by key up to this many (JSON and CSV always have them).
+TABLE_CASES = 20
+
+
+def _when(
+    option: str, value: str | None, parse: Callable[[str], dt.datetime]
+) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except BadInput as exc:
+        raise BadInput(f"{option}: {exc.message}") from None
+
+
+@app.command("common-cause")
+def common_cause(
+    devices: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[KEY...]",
+            help="Case devices (Device:id). Without any: every device with a complaint "
+            "matching --severity / --from / --to.",
+            show_default=False,
+        ),
+    ] = None,
+    severity: Annotated[
+        Severity | None,
+        typer.Option(help="Only complaints of this severity.", show_default=False),
+    ] = None,
+    product: Annotated[
+        str | None,
+        typer.Option(
+            help="Product id or key: the population (and the cases) are the devices built in "
+            "its batches [default: every device].",
+            show_default=False,
+        ),
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Only complaints reported at or after this time (ISO 8601 date or date-time).",
+            show_default=False,
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Only complaints reported at or before this time (a date covers that whole day).",
+            show_default=False,
+        ),
+    ] = None,
+    db: Db = None,
+    fmt: Fmt = None,
+    as_of: AsOf = None,
+) -> None:
+    """The upstream lots, suppliers, batches, equipment, processes and change orders that two
+    or more case devices share, most suspicious first: cases reached, exposure (devices
+    reached), rate, and the hypergeometric p-value of that many cases among that many devices."""
+    with failures():
+        start = _when("--from", from_, utc)
+        end = _when("--to", to, bound_end)
+        with store_for(db, as_of) as store:
+            result = run_common_cause(
+                store,
+                devices or (),
+                severity=str(severity) if severity is not None else None,
+                product=product,
+                start=start,
+                end=end,
+            ).as_json()
+        _render(result, default_format(fmt))
+
+
+def _render(result: dict[str, Any], form: Format) -> None:
+    ranking = result["ranking"]
+    if form is Format.json:
+        typer.echo(dumps(result))
+        return
+    if form is Format.csv:
+        rows = [
+            (
+                rank,
+                h["key"],
+                h["type"],
+                h["name"],
+                h["cases"],
+                h["exposure"],
+                h["rate"],
+                h["p_value"],
+                " ".join(h["case_devices"]),
+            )
+            for rank, h in enumerate(ranking, start=1)
+        ]
+        typer.echo(csv_text(CSV_HEADER, rows), nl=False)
+        return
+    out = console()
+    cases = result["cases"]
+    out.print(
+        f"Cases: {len(cases)} of a population of {result['population']} devices "
+        f"({result['population_scope']})"
+        + (f": {', '.join(cases)}" if 0 < len(cases) <= TABLE_CASES else "")
+    )
+    if not ranking:
+        out.print("No upstream entity reaches two or more cases.")
+    else:
+        ranked = table(
+            None,
+            ["rank", "key", "name", "cases", "exposure", "rate", "p-value"],
+            [
+                (
+                    rank,
+                    h["key"],
+                    h["name"],
+                    h["cases"],
+                    h["exposure"],
+                    f"{h['rate']:.3f}",
+                    f"{h['p_value']:.3g}",
+                )
+                for rank, h in enumerate(ranking, start=1)
+            ],
+        )
+        for column in ranked.columns:  # a cut key or number is useless; let the name wrap
+            column.no_wrap = column.header != "name"
+        out.print(ranked)
+    out.print(counts_table("counts", result["counts"]))

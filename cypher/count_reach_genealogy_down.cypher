@@ -1,0 +1,15 @@
+// name: count_reach_genealogy_down
+// mode: read
+// params: seeds: list[str], prefix: str ("Type:")
+// returns: seed: str, n: int — how many distinct nodes of one type each seed reaches downstream
+// The type is filtered after the expand (by key prefix), so the expand stays a pruning BFS.
+UNWIND $seeds AS seed
+MATCH (s:Node {key: seed})
+USING INDEX s:Node(key)
+CALL (s) {
+  MATCH (s)-[:SUPPLIED|HAS_LOT|CONSUMED_IN|PRODUCED|INSTALLED_IN|PROCESSED|FOLLOWED|IMPLEMENTED_IN|SHIPPED_IN|DELIVERED_TO|HAS_SERVICE|HAS_COMPLAINT*1..100]->(x:Node)
+  WITH DISTINCT x
+  WHERE x.key STARTS WITH $prefix
+  RETURN count(x) AS n
+}
+RETURN seed, n

@@ -1,0 +1,18 @@
+// name: reach_genealogy_down_as_of
+// mode: read
+// params: seeds: list[str], as_of: datetime
+// returns: key: str — distinct nodes reachable downstream over genealogy edges that existed at as_of, in 1..100 hops
+// The time filter on the relationships is planned inside the expand, which stays
+// VarLengthExpand(Pruning,BFS) (a test checks the plan). The expand sits in a subquery that
+// only knows s: with the filter on s, a flat MATCH let the planner on a small store pick a
+// label scan of x and an expand Into, which enumerates paths.
+UNWIND $seeds AS seed
+MATCH (s:Node {key: seed})
+USING INDEX s:Node(key)
+WHERE s._c <= $as_of
+CALL (s) {
+  MATCH (s)-[rs:SUPPLIED|HAS_LOT|CONSUMED_IN|PRODUCED|INSTALLED_IN|PROCESSED|FOLLOWED|IMPLEMENTED_IN|SHIPPED_IN|DELIVERED_TO|HAS_SERVICE|HAS_COMPLAINT*1..100]->(x:Node)
+  WHERE all(r IN rs WHERE r._c <= $as_of)
+  RETURN DISTINCT x
+}
+RETURN DISTINCT x.key AS key

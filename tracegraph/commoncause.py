@@ -1,0 +1,284 @@
+"""Common cause: the upstream entities the case devices share, ranked by how unlikely that
+sharing is by chance (the risk-hotspot list, PRODUCT.md §4).
+
+For every MaterialLot, Supplier, Batch, Equipment, Process and ChangeOrder upstream of at least
+two cases: ``cases`` (case devices it reaches), ``exposure`` (population devices it reaches),
+``rate`` = cases / exposure, and ``p_value`` = P(X >= cases) for X ~ Hypergeometric(population
+N, K cases, ``exposure`` draws): how likely it is that ``exposure`` devices picked at random
+from the population hold that many cases.
+
+The whole analysis is a fixed handful of store calls whatever the number of candidates: one
+``reach_each`` upstream for all the cases, one ``count_reach`` (or ``reach_each``) downstream
+for all the candidates, one ``nodes`` for the names of the ranked ones (docs/common-cause.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tracegraph.errors import BadInput, NotFound, StoreError
+from tracegraph.model import Direction, EntityType, Key, RelType, Severity, iso, key_type
+from tracegraph.store.base import GraphStore, StoredEdge
+
+#: The upstream entity types that can be a common cause (PRODUCT.md §4).
+CANDIDATE_TYPES: Final[frozenset[EntityType]] = frozenset(
+    {
+        EntityType.MaterialLot,
+        EntityType.Supplier,
+        EntityType.Batch,
+        EntityType.Equipment,
+        EntityType.Process,
+        EntityType.ChangeOrder,
+    }
+)
+
+#: An entity must reach at least this many cases to be ranked: one case shares nothing.
+MIN_CASES: Final = 2
+
+#: p-values are kept to this many significant digits, so that mathematically equal values
+#: (computed from different inputs) tie and fall through to the next sort key.
+P_DIGITS: Final = 12
+
+ALL_DEVICES: Final = "all devices"
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    """One ranked upstream entity."""
+
+    key: str
+    name: str | None
+    case_devices: tuple[str, ...]
+    exposure: int
+    p_value: float
+
+    @property
+    def type(self) -> EntityType:
+        return key_type(self.key)
+
+    @property
+    def cases(self) -> int:
+        return len(self.case_devices)
+
+    @property
+    def rate(self) -> float:
+        return self.cases / self.exposure
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "type": str(self.type),
+            "name": self.name,
+            "cases": self.cases,
+            "exposure": self.exposure,
+            "rate": self.rate,
+            "p_value": self.p_value,
+            "case_devices": list(self.case_devices),
+        }
+
+
+@dataclass(frozen=True)
+class CommonCauseResult:
+    cases: list[str]
+    population: int
+    population_scope: str
+    filters: dict[str, Any]
+    complaints: int
+    upstream: int
+    ranking: list[Hotspot]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cases": list(self.cases),
+            "population": self.population,
+            "population_scope": self.population_scope,
+            "filters": dict(self.filters),
+            "ranking": [h.as_json() for h in self.ranking],
+            "counts": {
+                "cases": len(self.cases),
+                "population": self.population,
+                "complaints": self.complaints,
+                "upstream": self.upstream,
+                "ranked": len(self.ranking),
+            },
+        }
+
+
+def p_value(cases: int, exposure: int, population: int, total_cases: int) -> float:
+    """P(X >= cases), X ~ Hypergeometric(population, total_cases, exposure), to P_DIGITS."""
+    # scipy.stats takes most of a second to import: only the analysis pays for it, not every
+    # start of the command line.
+    from scipy.stats import hypergeom
+
+    p = float(hypergeom.sf(cases - 1, population, total_cases, exposure))
+    return float(f"{min(max(p, 0.0), 1.0):.{P_DIGITS}g}")
+
+
+def _severity(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(Severity(value))
+    except ValueError:
+        raise BadInput(
+            f"severity {value!r}: not one of {', '.join(s.value for s in Severity)}"
+        ) from None
+
+
+def _product_key(store: GraphStore, value: str) -> str:
+    """A product given by id (``P-PRO12``) or key (``Product:P-PRO12``)."""
+    text = value.strip()
+    if not text:
+        raise BadInput("product: empty; give a Product id or key")
+    key = text if text.startswith(f"{EntityType.Product}:") else f"{EntityType.Product}:{text}"
+    if not store.existing([key]):
+        kind, sep, _ = text.partition(":")
+        if sep and kind in EntityType.__members__:
+            raise BadInput(f"product {text!r}: a {kind}, not a Product")
+        raise NotFound(f"{key}: no such product in the store")
+    return key
+
+
+def _listed_devices(store: GraphStore, devices: Iterable[str]) -> list[str]:
+    keys = sorted({str(Key.parse(d)) for d in devices})
+    for key in keys:
+        if key_type(key) is not EntityType.Device:
+            raise BadInput(f"{key}: not a Device; common cause takes case device keys")
+    missing = sorted(set(keys) - store.existing(keys))
+    if missing:
+        raise NotFound(
+            f"{missing[0]}: no such node in the store"
+            + (f" (and {len(missing) - 1} more unknown keys)" if len(missing) > 1 else "")
+        )
+    return keys
+
+
+def _product_devices(store: GraphStore, product: str) -> set[str]:
+    """The devices built in the product's batches (Product -HAS_BATCH-> Batch -PRODUCED->)."""
+    batches = [e.dst for e in store.hop([product], [RelType.HAS_BATCH], Direction.down)]
+    return {e.dst for e in store.hop(batches, [RelType.PRODUCED], Direction.down)}
+
+
+def _complaints(
+    store: GraphStore, severity: str | None, start: dt.datetime | None, end: dt.datetime | None
+) -> list[StoredEdge]:
+    """The HAS_COMPLAINT edges (device -> complaint) of the complaints matching the filters."""
+    complaints = store.nodes(store.keys_of_type(EntityType.Complaint))
+    matching = [
+        key
+        for key, node in complaints.items()
+        if (severity is None or node.props.get("severity") == severity)
+        and (start is None or node.props["reported_at"] >= start)
+        and (end is None or node.props["reported_at"] <= end)
+    ]
+    return store.hop(matching, [RelType.HAS_COMPLAINT], Direction.up)
+
+
+def common_cause(
+    store: GraphStore,
+    devices: Sequence[str] = (),
+    *,
+    severity: str | None = None,
+    product: str | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> CommonCauseResult:
+    """Rank the upstream entities the case devices share (see the module docstring).
+
+    The cases are the listed ``devices``, or, with none listed, every device with a complaint
+    whose severity is ``severity`` and whose ``reported_at`` lies in [start, end]. ``product``
+    narrows the population (and so the cases) to the devices built in that product's batches.
+    """
+    wanted_severity = _severity(severity)
+    if devices and (severity is not None or start is not None or end is not None):
+        raise BadInput(
+            "give case devices or complaint filters (severity, from, to), not both; "
+            "product may go with either"
+        )
+    if start is not None and end is not None and start > end:
+        raise BadInput(f"from {iso(start)} is after to {iso(end)}")
+    product_key = _product_key(store, product) if product is not None else None
+    listed = _listed_devices(store, devices) if devices else None
+
+    members = _product_devices(store, product_key) if product_key is not None else None
+    population = len(members) if members is not None else len(store.keys_of_type(EntityType.Device))
+
+    if listed is not None:
+        cases = listed
+        complaints = 0
+        if members is not None:
+            outside = [d for d in cases if d not in members]
+            if outside:
+                raise BadInput(
+                    f"{outside[0]}: not a device of {product_key}; the population "
+                    "must hold every case"
+                )
+    else:
+        edges = [
+            e
+            for e in _complaints(store, wanted_severity, start, end)
+            if members is None or e.src in members
+        ]
+        cases = sorted({e.src for e in edges})
+        complaints = len({e.dst for e in edges})
+
+    filters = {
+        "devices": listed,
+        "severity": wanted_severity,
+        "product": product_key,
+        "from": iso(start) if start is not None else None,
+        "to": iso(end) if end is not None else None,
+    }
+    scope = product_key or ALL_DEVICES
+
+    def result(upstream: int, ranking: list[Hotspot]) -> CommonCauseResult:
+        return CommonCauseResult(cases, population, scope, filters, complaints, upstream, ranking)
+
+    if len(cases) < MIN_CASES:
+        return result(0, [])
+
+    # One query for every case's upstream closure; then, per candidate, the cases it reaches.
+    reached_by: dict[str, list[str]] = {}
+    for case, upstream in store.reach_each(cases, Direction.up).items():
+        for key in upstream:
+            if key_type(key) in CANDIDATE_TYPES:
+                reached_by.setdefault(key, []).append(case)
+    candidates = sorted(k for k, hit in reached_by.items() if len(hit) >= MIN_CASES)
+    if not candidates:
+        return result(len(reached_by), [])
+
+    # One query for every candidate's exposure.
+    if members is None:
+        exposure = store.count_reach(candidates, Direction.down, EntityType.Device)
+    else:
+        exposure = {
+            key: len(down & members)
+            for key, down in store.reach_each(candidates, Direction.down).items()
+        }
+
+    names = store.nodes(candidates)
+    total = len(cases)
+    ranking = []
+    for key in candidates:
+        hits = tuple(sorted(reached_by[key]))
+        exposed = exposure.get(key, 0)
+        if exposed < len(hits):
+            # A case is downstream of everything upstream of it; a store that says otherwise
+            # is damaged, and a p-value computed from it would be meaningless.
+            raise StoreError(f"{key}: reaches {len(hits)} cases but only {exposed} devices")
+        props = names[key].props if key in names else {}
+        name = props.get("name", props.get("title"))
+        ranking.append(
+            Hotspot(
+                key=key,
+                name=str(name) if name is not None else None,
+                case_devices=hits,
+                exposure=exposed,
+                p_value=p_value(len(hits), exposed, population, total),
+            )
+        )
+    ranking.sort(key=lambda h: (h.p_value, -h.cases, -h.rate, h.key))
+    return result(len(reached_by), ranking)

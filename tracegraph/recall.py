@@ -1,0 +1,395 @@
+"""Recall scope: from suspects to every affected batch, device, shipment and customer, each
+device with the reason it is in scope (one shortest chain of keys from a suspect).
+
+How a suspect seeds the search (§4 of the contract):
+
+- Batch, Device, MaterialLot: itself.
+- Material, Supplier: the lots it reaches (HAS_LOT / SUPPLIED), ``received_at`` within the window.
+- Process, ChangeOrder: the batches it reaches (FOLLOWED / IMPLEMENTED_IN).
+- Equipment: the batches it PROCESSED with ``at`` within the window.
+- MaintenanceEvent (a failed calibration): the batches its equipment processed after the last
+  passing calibration before it, up to the failure.
+- Certificate: the lots its supplier delivered with ``received_at`` outside its validity.
+- Inspection (failed): its subject.
+
+Everything downstream of the seeds over genealogy edges is affected: one closure query. The
+reasons are then found by one breadth-first search over the edges among the affected nodes, so
+no path is ever enumerated.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import heapq
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tracegraph.errors import BadInput
+from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso, key_type
+from tracegraph.store.base import GraphStore, StoredEdge, StoredNode
+from tracegraph.trace import require
+
+E = EntityType
+R = RelType
+
+SUSPECT_TYPES = (
+    E.MaterialLot,
+    E.Material,
+    E.Supplier,
+    E.Certificate,
+    E.Batch,
+    E.Device,
+    E.Equipment,
+    E.MaintenanceEvent,
+    E.Process,
+    E.ChangeOrder,
+    E.Inspection,
+)
+
+#: The answer's lists, by the type of node each holds.
+SECTIONS: Mapping[EntityType, str] = {
+    E.MaterialLot: "lots",
+    E.Batch: "batches",
+    E.Device: "devices",
+    E.Shipment: "shipments",
+    E.Customer: "customers",
+    E.ServiceEvent: "service_events",
+    E.Complaint: "complaints",
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    def __contains__(self, when: object) -> bool:
+        if not isinstance(when, dt.datetime):
+            return False
+        return (self.start is None or when >= self.start) and (self.end is None or when <= self.end)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"from": iso(self.start), "to": iso(self.end)}
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A node the search starts from, and the chain of keys from its suspect to it."""
+
+    key: str
+    chain: tuple[str, ...]
+
+
+@dataclass
+class Seeding:
+    seeds: list[Seed] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _first_edge(edges: Iterable[StoredEdge], src: str) -> StoredEdge | None:
+    return next((e for e in edges if e.src == src), None)
+
+
+def _seed_lots(store: GraphStore, suspect: str, rel: RelType, window: Window, out: Seeding) -> None:
+    lots = [e.dst for e in store.hop([suspect], [rel], Direction.down)]
+    found = store.nodes(lots)
+    for lot in sorted(found):
+        if found[lot].props["received_at"] in window:
+            out.seeds.append(Seed(lot, (suspect, lot)))
+
+
+def _seed_processed(
+    store: GraphStore, equipment: str, window: Window, prefix: tuple[str, ...], out: Seeding
+) -> None:
+    for edge in store.hop([equipment], [R.PROCESSED], Direction.down):
+        if edge.props.get("at") in window:
+            out.seeds.append(Seed(edge.dst, (*prefix, equipment, edge.dst)))
+
+
+def _seed_calibration(store: GraphStore, event: StoredNode, window: Window, out: Seeding) -> None:
+    props = event.props
+    if props.get("kind") != "calibration" or props.get("result") != "fail":
+        out.notes.append(
+            f"{event.key}: a {props.get('kind')} with result {props.get('result')} implicates "
+            "nothing; only a failed calibration seeds a recall"
+        )
+        return
+    target = _first_edge(store.hop([event.key], [R.MAINTAINS], Direction.down), event.key)
+    if target is None:
+        out.notes.append(f"{event.key}: maintains no equipment")
+        return
+    failed_at = props["performed_at"]
+    history = store.nodes(e.src for e in store.hop([target.dst], [R.MAINTAINS], Direction.up))
+    passes = [
+        n.props["performed_at"]
+        for n in history.values()
+        if n.props.get("kind") == "calibration"
+        and n.props.get("result") == "pass"
+        and n.props["performed_at"] < failed_at
+    ]
+    # After the last passing calibration (exclusive), up to the failure (inclusive).
+    start = max(passes) + dt.timedelta(microseconds=1) if passes else None
+    if not passes:
+        out.notes.append(f"{target.dst}: no passing calibration before {event.key}")
+    bounds = Window(
+        max((t for t in (start, window.start) if t is not None), default=None),
+        min(t for t in (failed_at, window.end) if t is not None),
+    )
+    _seed_processed(store, target.dst, bounds, (event.key,), out)
+
+
+def _seed_certificate(store: GraphStore, cert: StoredNode, window: Window, out: Seeding) -> None:
+    valid_from: dt.date = cert.props["valid_from"]
+    valid_to: dt.date = cert.props["valid_to"]
+    suppliers = [e.dst for e in store.hop([cert.key], [R.CERTIFIES], Direction.down)]
+    for supplier in suppliers:
+        lots = store.nodes(e.dst for e in store.hop([supplier], [R.SUPPLIED], Direction.down))
+        for lot in sorted(lots):
+            received: dt.datetime = lots[lot].props["received_at"]
+            day = received.astimezone(dt.UTC).date()
+            if not valid_from <= day <= valid_to and received in window:
+                out.seeds.append(Seed(lot, (cert.key, supplier, lot)))
+
+
+def seed(
+    store: GraphStore, suspects: Sequence[str], window: Window = Window()
+) -> tuple[list[str], Seeding]:
+    """Check the suspects and find where each one enters the genealogy."""
+    if not suspects:
+        raise BadInput("give at least one suspect key")
+    keys = require(store, suspects)
+    wrong = [k for k in keys if key_type(k) not in SUSPECT_TYPES]
+    if wrong:
+        raise BadInput(
+            f"{wrong[0]}: a {key_type(wrong[0])} cannot be a recall suspect; "
+            f"use one of {', '.join(SUSPECT_TYPES)}"
+        )
+    nodes = store.nodes(keys)
+    out = Seeding()
+    for key in dict.fromkeys(keys):
+        kind = key_type(key)
+        if kind in (E.Batch, E.Device, E.MaterialLot):
+            out.seeds.append(Seed(key, (key,)))
+        elif kind is E.Material:
+            _seed_lots(store, key, R.HAS_LOT, window, out)
+        elif kind is E.Supplier:
+            _seed_lots(store, key, R.SUPPLIED, window, out)
+        elif kind in (E.Process, E.ChangeOrder):
+            rel = R.FOLLOWED if kind is E.Process else R.IMPLEMENTED_IN
+            out.seeds += [
+                Seed(e.dst, (key, e.dst)) for e in store.hop([key], [rel], Direction.down)
+            ]
+        elif kind is E.Equipment:
+            _seed_processed(store, key, window, (), out)
+        elif kind is E.MaintenanceEvent:
+            _seed_calibration(store, nodes[key], window, out)
+        elif kind is E.Certificate:
+            _seed_certificate(store, nodes[key], window, out)
+        elif kind is E.Inspection:
+            if nodes[key].props.get("result") != "fail":
+                out.notes.append(f"{key}: passed; only a failed inspection seeds a recall")
+                continue
+            out.seeds += [
+                Seed(e.dst, (key, e.dst)) for e in store.hop([key], [R.INSPECTED], Direction.down)
+            ]
+    return keys, out
+
+
+def reasons(
+    seeds: Sequence[Seed], edges: Sequence[StoredEdge], targets: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    """One shortest chain of keys from a suspect to each target reachable from the seeds.
+
+    A breadth-first search from all seeds at once (a seed starts at the length of its own chain
+    from its suspect); ties go to the smaller key, so both stores give the same chains.
+    """
+    step: dict[str, list[str]] = defaultdict(list)
+    for e in edges:
+        step[e.src].append(e.dst)
+    for successors in step.values():
+        successors.sort()
+    best: dict[str, tuple[int, tuple[str, ...]]] = {}
+    for s in seeds:
+        candidate = (len(s.chain) - 1, s.chain)
+        if s.key not in best or candidate < best[s.key]:
+            best[s.key] = candidate
+    parent: dict[str, str] = {}
+    queue = [(dist, key) for key, (dist, _) in best.items()]
+    heapq.heapify(queue)
+    done: set[str] = set()
+    while queue:
+        dist, key = heapq.heappop(queue)
+        if key in done:
+            continue
+        done.add(key)
+        for nxt in step.get(key, ()):
+            if nxt not in best or dist + 1 < best[nxt][0]:
+                best[nxt] = (dist + 1, ())
+                parent[nxt] = key
+                heapq.heappush(queue, (dist + 1, nxt))
+
+    def chain(key: str) -> tuple[str, ...]:
+        trail = []
+        while key in parent:
+            trail.append(key)
+            key = parent[key]
+        return best[key][1] + tuple(reversed(trail))
+
+    return {k: chain(k) for k in targets if k in best}
+
+
+@dataclass
+class RecallResult:
+    suspects: list[str]
+    window: Window
+    seeds: list[Seed]
+    notes: list[str]
+    nodes: dict[str, StoredNode]
+    paths: dict[str, tuple[str, ...]]
+    device_batch: dict[str, str]
+    batch_product: dict[str, str]
+    device_shipment: dict[str, str]
+    shipment_customer: dict[str, str]
+
+    def _keys(self, type_: EntityType) -> list[str]:
+        return sorted(k for k in self.nodes if key_type(k) is type_)
+
+    def _plain(self, key: str) -> dict[str, Any]:
+        node = self.nodes[key]
+        out = {"id": node.id, **node.as_json()}
+        out.pop("type", None)
+        return out
+
+    def device_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for key in self._keys(E.Device):
+            batch = self.device_batch.get(key)
+            shipment = self.device_shipment.get(key)
+            customer = self.shipment_customer.get(shipment) if shipment else None
+            shipped = (
+                self.nodes[shipment].props.get("shipped_at") if shipment in self.nodes else None
+            )
+            rows.append(
+                {
+                    **self._plain(key),
+                    "product": self.batch_product.get(batch) if batch else None,
+                    "batch": batch,
+                    "shipment": shipment,
+                    "shipped_at": iso(shipped),
+                    "customer": customer,
+                    "path": list(self.paths.get(key, ())),
+                }
+            )
+        return rows
+
+    def customer_rows(self) -> list[dict[str, Any]]:
+        received: dict[str, set[str]] = defaultdict(set)
+        for device in self._keys(E.Device):
+            shipment = self.device_shipment.get(device)
+            customer = self.shipment_customer.get(shipment) if shipment else None
+            if customer:
+                received[customer].add(device)
+        return [
+            {**self._plain(k), "devices": len(received.get(k, ()))} for k in self._keys(E.Customer)
+        ]
+
+    def as_json(self) -> dict[str, Any]:
+        devices = self.device_rows()
+        per_product: dict[str, int] = defaultdict(int)
+        for d in devices:
+            per_product[d["product"] or "(unknown)"] += 1
+        out: dict[str, Any] = {
+            "suspects": self.suspects,
+            "window": self.window.as_json(),
+            "seeds": sorted({s.key for s in self.seeds}),
+            "notes": self.notes,
+        }
+        for type_, name in SECTIONS.items():
+            if type_ is E.Device:
+                out[name] = devices
+            elif type_ is E.Customer:
+                out[name] = self.customer_rows()
+            else:
+                out[name] = [self._plain(k) for k in self._keys(type_)]
+        out["counts"] = {name: len(out[name]) for name in SECTIONS.values()}
+        out["counts_by_product"] = dict(sorted(per_product.items()))
+        return out
+
+
+CSV_HEADER = ["device", "udi", "product", "batch", "customer", "shipped_at", "reason"]
+
+
+def csv_rows(answer: dict[str, Any]) -> list[list[Any]]:
+    """One row per affected device, from the JSON answer: what a recall coordinator opens in a
+    spreadsheet (the CLI's and the web page's CSV)."""
+    return [
+        [
+            d["key"],
+            d.get("udi"),
+            d.get("product"),
+            d.get("batch"),
+            d.get("customer"),
+            d.get("shipped_at"),
+            " → ".join(d["path"]),
+        ]
+        for d in answer["devices"]
+    ]
+
+
+def csv_text(answer: dict[str, Any]) -> str:
+    """The CSV file of an answer: a header and one row per device."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows(["" if v is None else v for v in row] for row in csv_rows(answer))
+    return buffer.getvalue()
+
+
+def _single(edges: Iterable[StoredEdge], by_dst: bool) -> dict[str, str]:
+    """Map each node to its one neighbour (the smallest key if there are several)."""
+    out: dict[str, str] = {}
+    for e in edges:
+        a, b = (e.dst, e.src) if by_dst else (e.src, e.dst)
+        if a not in out or b < out[a]:
+            out[a] = b
+    return out
+
+
+def recall(
+    store: GraphStore,
+    suspects: Sequence[str],
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+) -> RecallResult:
+    if start is not None and end is not None and start > end:
+        raise BadInput(f"the window is empty: from {iso(start)} is after to {iso(end)}")
+    window = Window(start, end)
+    keys, seeding = seed(store, suspects, window)
+    seed_keys = {s.key for s in seeding.seeds}
+    affected = seed_keys | store.reach(seed_keys, GENEALOGY, Direction.down)
+    edges = store.edges_among(affected, GENEALOGY)
+    in_scope = {k for k in affected if key_type(k) in SECTIONS}
+    devices = [k for k in in_scope if key_type(k) is E.Device]
+    paths = reasons(seeding.seeds, edges, devices)
+    device_batch = _single(store.hop(devices, [R.PRODUCED], Direction.up), by_dst=True)
+    batch_product = _single(
+        store.hop(set(device_batch.values()), [R.HAS_BATCH], Direction.up), by_dst=True
+    )
+    device_shipment = _single((e for e in edges if e.type is R.SHIPPED_IN), by_dst=False)
+    shipment_customer = _single((e for e in edges if e.type is R.DELIVERED_TO), by_dst=False)
+    return RecallResult(
+        suspects=keys,
+        window=window,
+        seeds=seeding.seeds,
+        notes=seeding.notes,
+        nodes=store.nodes(in_scope),
+        paths=paths,
+        device_batch=device_batch,
+        batch_product=batch_product,
+        device_shipment=device_shipment,
+        shipment_customer=shipment_customer,
+    )
