@@ -1,0 +1,84 @@
+"""The app's one store: opened on first use, shared by every request, watched for outages.
+
+- Opened lazily from the settings, so the API starts (and `/healthz` answers) while the store is
+  still down, and a failed open is tried again on the next request.
+- The embedded store is one in-memory graph that writes change in place: its requests take
+  turns (a lock). It re-reads its file when another process committed to it. Neo4j requests run
+  side by side; the driver pools connections.
+- When the store was found unreachable (a request failed with `StoreUnavailable`, or
+  `/readyz` did), the next request first pings it, which fails at once instead of waiting out
+  the driver's retries: clients get 503 with Retry-After quickly, and the first request after
+  the store is back goes through. Nothing needs restarting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+
+from fastapi import Request
+
+from tracegraph.errors import StoreUnavailable
+from tracegraph.settings import Settings
+from tracegraph.store import GraphStore, is_neo4j, open_store
+
+
+class StoreGate:
+    def __init__(
+        self, settings: Settings, opener: Callable[[Settings], GraphStore] = open_store
+    ) -> None:
+        self.settings = settings
+        self._opener = opener
+        self._store: GraphStore | None = None
+        self._opening = threading.Lock()
+        self._turns: threading.RLock | None = None if is_neo4j(settings.db) else threading.RLock()
+        self.down = False
+
+    def _open(self) -> GraphStore:
+        with self._opening:
+            if self._store is None:
+                self._store = self._opener(self.settings)
+            return self._store
+
+    def _turn(self) -> AbstractContextManager[object]:
+        return self._turns if self._turns is not None else nullcontext()
+
+    @contextmanager
+    def use(self, as_of: dt.datetime | None = None) -> Iterator[GraphStore]:
+        """The store (or its view as of a time) for one piece of work."""
+        with self._turn():
+            try:
+                store = self._open()
+                if self.down:
+                    store.ping()
+                    self.down = False
+                yield store.at(as_of) if as_of is not None else store
+            except StoreUnavailable:
+                self.down = True
+                raise
+
+    def ready(self) -> str:
+        """Ping the store; its kind if it answers, `StoreUnavailable` if not."""
+        with self._turn():
+            try:
+                store = self._open()
+                store.ping()
+            except StoreUnavailable:
+                self.down = True
+                raise
+            self.down = False
+            return store.kind
+
+    def close(self) -> None:
+        with self._opening:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def gate(request: Request) -> StoreGate:
+    """The dependency that hands endpoints the app's store gate."""
+    found: StoreGate = request.app.state.gate
+    return found

@@ -1,0 +1,246 @@
+"""The risk-hotspot dashboard on both stores: lapsed certificates, failed calibrations with the
+batches since the last pass, recent complaints with their filters, and the ranking."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+import pytest
+
+from tracegraph.commoncause import common_cause
+from tracegraph.dashboard import LAPSED, OUTSIDE, UNCERTIFIED, dashboard
+from tracegraph.demo import load_demo
+from tracegraph.errors import BadInput, NotFound
+from tracegraph.importer import import_records, read_jsonl
+from tracegraph.model import utc
+from tracegraph.recall import recall
+from tracegraph.store.base import GraphStore, WriteRequest
+
+REQ = WriteRequest(actor="test", operation="import")
+
+
+def n(type_: str, id_: str, **fields: Any) -> dict[str, Any]:
+    return {"type": type_, "id": id_, **fields}
+
+
+def e(type_: str, src: str, dst: str, **fields: Any) -> dict[str, Any]:
+    return {"type": type_, "from": src, "to": dst, **fields}
+
+
+# S-1's certificate covers January 2026: L-1 arrived before it (a finding), L-2 inside it.
+# S-2's certificate ended 2025-12-31: its lot L-3 (received inside it, used in B-2) is in use
+# while it has lapsed; L-4 (inside, never used) is not listed. S-3 has no certificate at all
+# (L-5, unused).
+# S-4 is covered. EQ-1 passed calibration on 01-01 and 01-10, failed on 01-20, passed on 01-22;
+# it processed B-1 (01-05), B-2 (01-15), B-3 (01-21) and B-4 (01-25). Complaints: CMP-1 serious
+# (D-1, P-1), CMP-2 malfunction (D-2, P-1), CMP-3 other (D-4, P-2, closed).
+PLANT: list[dict[str, Any]] = [
+    *[n("Supplier", s, name=f"Supplier {s}") for s in ("S-1", "S-2", "S-3", "S-4")],
+    n("Certificate", "C-1", kind="ISO 13485", valid_from="2026-01-01", valid_to="2026-01-31"),
+    n("Certificate", "C-2", kind="ISO 13485", valid_from="2025-01-01", valid_to="2025-12-31"),
+    n("Certificate", "C-4", kind="ISO 13485", valid_from="2020-01-01", valid_to="2030-12-31"),
+    e("CERTIFIES", "Certificate:C-1", "Supplier:S-1"),
+    e("CERTIFIES", "Certificate:C-2", "Supplier:S-2"),
+    e("CERTIFIES", "Certificate:C-4", "Supplier:S-4"),
+    n("MaterialLot", "L-1", received_at="2025-12-20"),
+    n("MaterialLot", "L-2", received_at="2026-01-10T09:00:00Z"),
+    n("MaterialLot", "L-3", received_at="2025-06-01"),
+    n("MaterialLot", "L-4", received_at="2025-07-01"),
+    n("MaterialLot", "L-5", received_at="2025-08-01"),
+    n("MaterialLot", "L-6", received_at="2025-09-01"),
+    e("SUPPLIED", "Supplier:S-1", "MaterialLot:L-1"),
+    e("SUPPLIED", "Supplier:S-1", "MaterialLot:L-2"),
+    e("SUPPLIED", "Supplier:S-2", "MaterialLot:L-3"),
+    e("SUPPLIED", "Supplier:S-2", "MaterialLot:L-4"),
+    e("SUPPLIED", "Supplier:S-3", "MaterialLot:L-5"),
+    e("SUPPLIED", "Supplier:S-4", "MaterialLot:L-6"),
+    n("Product", "P-1", name="Monitor"),
+    n("Product", "P-2", name="Monitor lite"),
+    *[
+        n("Batch", b, started_at="2026-01-02", status="released")
+        for b in ("B-1", "B-2", "B-3", "B-4")
+    ],
+    e("HAS_BATCH", "Product:P-1", "Batch:B-1"),
+    e("HAS_BATCH", "Product:P-1", "Batch:B-2"),
+    e("HAS_BATCH", "Product:P-2", "Batch:B-3"),
+    e("HAS_BATCH", "Product:P-2", "Batch:B-4"),
+    e("CONSUMED_IN", "MaterialLot:L-1", "Batch:B-1"),
+    e("CONSUMED_IN", "MaterialLot:L-2", "Batch:B-1"),
+    e("CONSUMED_IN", "MaterialLot:L-3", "Batch:B-2"),
+    e("CONSUMED_IN", "MaterialLot:L-6", "Batch:B-3"),
+    *[n("Device", d, manufactured_at="2026-01-26") for d in ("D-1", "D-2", "D-3", "D-4")],
+    e("PRODUCED", "Batch:B-1", "Device:D-1"),
+    e("PRODUCED", "Batch:B-1", "Device:D-2"),
+    e("PRODUCED", "Batch:B-2", "Device:D-3"),
+    e("PRODUCED", "Batch:B-3", "Device:D-4"),
+    n("Equipment", "EQ-1", name="Solder station"),
+    n("MaintenanceEvent", "MC-1", kind="calibration", performed_at="2026-01-01", result="pass"),
+    n("MaintenanceEvent", "MC-2", kind="calibration", performed_at="2026-01-10", result="pass"),
+    n(
+        "MaintenanceEvent",
+        "MC-3",
+        kind="calibration",
+        performed_at="2026-01-20",
+        result="fail",
+        attributes={"finding": "tip too hot"},
+    ),
+    n("MaintenanceEvent", "MC-4", kind="calibration", performed_at="2026-01-22", result="pass"),
+    n("MaintenanceEvent", "MR-1", kind="repair", performed_at="2026-01-21", result="fail"),
+    *[
+        e("MAINTAINS", f"MaintenanceEvent:{m}", "Equipment:EQ-1")
+        for m in ("MC-1", "MC-2", "MC-3", "MC-4", "MR-1")
+    ],
+    e("PROCESSED", "Equipment:EQ-1", "Batch:B-1", at="2026-01-05"),
+    e("PROCESSED", "Equipment:EQ-1", "Batch:B-2", at="2026-01-15"),
+    e("PROCESSED", "Equipment:EQ-1", "Batch:B-3", at="2026-01-21"),
+    e("PROCESSED", "Equipment:EQ-1", "Batch:B-4", at="2026-01-25"),
+    n(
+        "Complaint",
+        "CMP-1",
+        reported_at="2026-02-01",
+        severity="serious_injury",
+        description="no trace",
+    ),
+    n("Complaint", "CMP-2", reported_at="2026-02-03", severity="malfunction", description="noise"),
+    n(
+        "Complaint",
+        "CMP-3",
+        reported_at="2026-01-15",
+        severity="other",
+        description="scratch",
+        attributes={"status": "closed"},
+    ),
+    e("HAS_COMPLAINT", "Device:D-1", "Complaint:CMP-1"),
+    e("HAS_COMPLAINT", "Device:D-2", "Complaint:CMP-2"),
+    e("HAS_COMPLAINT", "Device:D-4", "Complaint:CMP-3"),
+]
+TODAY = dt.date(2026, 3, 1)
+
+
+@pytest.fixture
+def plant(store: GraphStore) -> GraphStore:
+    import_records(store, read_jsonl("t.jsonl", [orjson.dumps(r) for r in PLANT]), REQ)
+    return store
+
+
+def test_suppliers_with_lapsed_certificates_and_their_lots(plant: GraphStore) -> None:
+    panel = dashboard(plant, today=TODAY).as_json()["certificates"]
+    # Uncovered receipts first (S-1, S-3), then the supplier that lapsed since (S-2).
+    assert [s["key"] for s in panel] == ["Supplier:S-1", "Supplier:S-3", "Supplier:S-2"]
+    by_supplier = {s["key"]: s for s in panel}
+    s1 = by_supplier["Supplier:S-1"]
+    # L-1 arrived uncovered; L-2 arrived covered, but C-1 ended on 2026-01-31 and L-2 is in use.
+    assert [(lot["key"], lot["finding"]) for lot in s1["lots"]] == [
+        ("MaterialLot:L-1", OUTSIDE), ("MaterialLot:L-2", LAPSED),
+    ]  # fmt: skip
+    assert s1["lots"][0]["batches"] == ["Batch:B-1"]
+    assert s1["lots"][0]["devices"] == 2
+    assert s1["lapsed_now"] is True
+    assert s1["lapsed_since"] == "2026-02-01"
+    s3 = by_supplier["Supplier:S-3"]
+    assert [(lot["key"], lot["finding"]) for lot in s3["lots"]] == [
+        ("MaterialLot:L-5", UNCERTIFIED)
+    ]
+    assert s3["certificates"] == []
+    assert s3["lots"][0]["devices"] == 0
+    s2 = by_supplier["Supplier:S-2"]
+    assert [(lot["key"], lot["finding"]) for lot in s2["lots"]] == [("MaterialLot:L-3", LAPSED)]
+    assert s2["lapsed_since"] == "2026-01-01"
+    assert [c["valid_today"] for c in s2["certificates"]] == [False]
+
+
+def test_which_certificates_lapsed_depends_on_the_day(plant: GraphStore) -> None:
+    in_january = dashboard(plant, today=dt.date(2026, 1, 15)).as_json()["certificates"]
+    # S-2 lapsed on 2026-01-01 already; S-1 is covered today, but L-1 arrived uncovered.
+    assert [s["key"] for s in in_january] == ["Supplier:S-1", "Supplier:S-3", "Supplier:S-2"]
+    assert in_january[0]["lapsed_now"] is False
+    in_2025 = dashboard(plant, today=dt.date(2025, 6, 15)).as_json()["certificates"]
+    assert [s["key"] for s in in_2025] == ["Supplier:S-1", "Supplier:S-3"]
+
+
+def test_failed_calibrations_with_the_batches_since_the_last_pass(plant: GraphStore) -> None:
+    (failure,) = dashboard(plant, today=TODAY).as_json()["calibrations"]
+    assert failure["key"] == "MaintenanceEvent:MC-3"
+    assert failure["equipment"] == "Equipment:EQ-1"
+    assert failure["equipment_name"] == "Solder station"
+    assert failure["finding"] == "tip too hot"
+    assert failure["last_pass"]["key"] == "MaintenanceEvent:MC-2"
+    assert failure["next_pass"]["key"] == "MaintenanceEvent:MC-4"
+    assert [b["key"] for b in failure["batches_before_failure"]] == ["Batch:B-2"]
+    assert [b["key"] for b in failure["batches_after_failure"]] == ["Batch:B-3"]
+    # The window before the failure is the one `recall` takes for that calibration.
+    seeds = recall(plant, ["MaintenanceEvent:MC-3"]).as_json()["seeds"]
+    assert seeds == [b["key"] for b in failure["batches_before_failure"]]
+
+
+def test_recent_complaints_newest_first_and_filtered(plant: GraphStore) -> None:
+    board = dashboard(plant, today=TODAY).as_json()
+    assert [c["key"] for c in board["complaints"]] == [
+        "Complaint:CMP-2", "Complaint:CMP-1", "Complaint:CMP-3",
+    ]  # fmt: skip
+    first = board["complaints"][0]
+    assert (first["device"], first["batch"], first["product"]) == (
+        "Device:D-2", "Batch:B-1", "Product:P-1",
+    )  # fmt: skip
+    assert [c["closed"] for c in board["complaints"]] == [False, False, True]
+    assert board["counts"]["complaints"] == 3
+    newest = dashboard(plant, recent=1).as_json()
+    assert [c["key"] for c in newest["complaints"]] == ["Complaint:CMP-2"]
+    assert (newest["counts"]["complaints"], newest["counts"]["complaints_shown"]) == (3, 1)
+    serious = dashboard(plant, severity="serious_injury").as_json()
+    assert [c["key"] for c in serious["complaints"]] == ["Complaint:CMP-1"]
+    lite = dashboard(plant, product="P-2").as_json()
+    assert [c["key"] for c in lite["complaints"]] == ["Complaint:CMP-3"]
+    window = dashboard(
+        plant, start=utc("2026-02-02"), end=utc("2026-02-28")
+    ).as_json()  # fmt: skip
+    assert [c["key"] for c in window["complaints"]] == ["Complaint:CMP-2"]
+    assert window["filters"]["from"] == "2026-02-02T00:00:00Z"
+
+
+def test_the_ranking_is_the_common_cause_answer(plant: GraphStore) -> None:
+    board = dashboard(plant, top=1).as_json()["hotspots"]
+    full = common_cause(plant).as_json()
+    assert board["ranking"] == full["ranking"][:1]
+    assert board["counts"]["ranked"] == len(full["ranking"]) > 1
+    assert board["counts"]["shown"] == 1
+    assert board["population"] == 4
+
+
+def test_bad_filters_are_bad_input(plant: GraphStore) -> None:
+    with pytest.raises(BadInput, match="severity"):
+        dashboard(plant, severity="grave")
+    with pytest.raises(NotFound, match="Product:P-9"):
+        dashboard(plant, product="P-9")
+    with pytest.raises(BadInput, match="top 0"):
+        dashboard(plant, top=0)
+
+
+def test_an_empty_store_gives_empty_panels(store: GraphStore) -> None:
+    board = dashboard(store, today=TODAY).as_json()
+    assert board["counts"] == {
+        "hotspots": 0, "suppliers": 0, "lots": 0, "calibrations": 0, "batches": 0,
+        "complaints": 0, "complaints_shown": 0,
+    }  # fmt: skip
+    assert board["certificates"] == board["calibrations"] == board["complaints"] == []
+
+
+def test_the_demo_story_is_on_the_dashboard(store: GraphStore) -> None:
+    load_demo(store)
+    board = dashboard(store, today=dt.date(2026, 3, 10)).as_json()
+    assert board["hotspots"]["ranking"][0]["key"] == "MaterialLot:L-2026-0042"
+    (supplier,) = board["certificates"]  # S-2's certificate still runs until 2026-06-14
+    assert supplier["key"] == "Supplier:S-7"
+    assert [lot["key"] for lot in supplier["lots"]] == ["MaterialLot:L-2026-0042"]
+    assert supplier["lots"][0]["devices"] == 12
+    (failure,) = board["calibrations"]
+    assert failure["key"] == "MaintenanceEvent:M-3303"
+    assert [b["key"] for b in failure["batches_before_failure"]] == [
+        "Batch:B-MB-106", "Batch:B-MB-107",
+    ]  # fmt: skip
+    assert failure["batches_after_failure"] == []
+    assert board["complaints"][0]["key"] == "Complaint:CMP-0447"  # the newest, 2026-03-08
+    later = dashboard(store, today=dt.date(2026, 7, 1)).as_json()
+    assert [s["key"] for s in later["certificates"]] == ["Supplier:S-7", "Supplier:S-2"]
