@@ -106,7 +106,107 @@ def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield rows[start : start + size]
 
 
-class Neo4jStore:
+class _GraphReads:
+    """The read primitives, written once over `_read` for the live store and its as-of views
+    (a view runs each query's `*_as_of` twin and picks the versions in force then)."""
+
+    def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
+        raise NotImplementedError
+
+    def _edge_props(self, type_name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        return _from_db(type_name, raw)
+
+    def existing(self, keys: Iterable[str]) -> set[str]:
+        wanted = sorted(set(keys))
+        return {r["key"] for r in self._read("node_existing", keys=wanted)} if wanted else set()
+
+    def keys_of_type(self, type_: EntityType) -> list[str]:
+        return [r["key"] for r in self._read("node_keys_by_prefix", prefix=f"{type_}:")]
+
+    def _edges(self, records: Iterable[neo4j.Record]) -> list[StoredEdge]:
+        return sort_edges(
+            StoredEdge(
+                RelType(r["type"]), r["src"], r["dst"], self._edge_props(r["type"], r["props"])
+            )
+            for r in records
+        )
+
+    def hop(
+        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
+    ) -> list[StoredEdge]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        name = "hop_down" if direction is Direction.down else "hop_up"
+        return self._edges(self._read(name, keys=wanted, types=[str(t) for t in rel_types]))
+
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        max_depth: int | None = None,
+    ) -> set[str]:
+        start = sorted(set(seeds))
+        if not start:
+            return set()
+        family = _REACH_FILES.get(frozenset(rel_types))
+        if (max_depth is not None and max_depth < MAX_HOPS) or family is None:
+            return self._reach_by_hops(start, rel_types, direction, max_depth)
+        return {r["key"] for r in self._read(f"{family}_{direction}", seeds=start)}
+
+    def _reach_by_hops(
+        self,
+        seeds: Sequence[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        max_depth: int | None,
+    ) -> set[str]:
+        """Breadth-first, one batched query per level: for depth-limited walks."""
+        found: set[str] = set()
+        visited = set(seeds)
+        frontier = list(seeds)
+        depth = 0
+        while frontier and depth < min(max_depth or MAX_HOPS, MAX_HOPS):
+            step = self.hop(frontier, rel_types, direction)
+            level = {e.dst if direction is Direction.down else e.src for e in step}
+            found |= level
+            frontier = sorted(level - visited)
+            visited |= level
+            depth += 1
+        return found
+
+    def edges_among(self, keys: Iterable[str], rel_types: Sequence[RelType]) -> list[StoredEdge]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        return self._edges(
+            self._read("edges_among", keys=wanted, types=[str(t) for t in rel_types])
+        )
+
+    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
+        wanted = sorted(set(seeds))
+        if not wanted:
+            return {}
+        records = self._read(f"reach_each_genealogy_{direction}", seeds=wanted)
+        return {r["seed"]: set(r["keys"]) for r in records}
+
+    def count_reach(
+        self, seeds: Iterable[str], direction: Direction, target: EntityType
+    ) -> dict[str, int]:
+        wanted = sorted(set(seeds))
+        if not wanted:
+            return {}
+        records = self._read(
+            f"count_reach_genealogy_{direction}", seeds=wanted, prefix=f"{target}:"
+        )
+        return {r["seed"]: r["n"] for r in records}
+
+    def audit_entries(self) -> list[AuditEntry]:
+        return [_entry(rec["entry"]) for rec in self._read("audit_all")]
+
+
+class Neo4jStore(_GraphReads):
     kind = "neo4j"
 
     def __init__(
@@ -305,10 +405,6 @@ class Neo4jStore:
 
     # ------------------------------------------------------------------ reads
 
-    def existing(self, keys: Iterable[str]) -> set[str]:
-        wanted = sorted(set(keys))
-        return {r["key"] for r in self._read("node_existing", keys=wanted)} if wanted else set()
-
     def nodes(self, keys: Iterable[str]) -> dict[str, StoredNode]:
         wanted = sorted(set(keys))
         if not wanted:
@@ -327,89 +423,6 @@ class Neo4jStore:
                 history=tuple(_version(str(t), v) for v in raw.get("_h") or ()),
             )
         return found
-
-    def keys_of_type(self, type_: EntityType) -> list[str]:
-        return [r["key"] for r in self._read("node_keys_by_prefix", prefix=f"{type_}:")]
-
-    def _edges(self, records: Iterable[neo4j.Record]) -> list[StoredEdge]:
-        return sort_edges(
-            StoredEdge(RelType(r["type"]), r["src"], r["dst"], _from_db(r["type"], r["props"]))
-            for r in records
-        )
-
-    def hop(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[StoredEdge]:
-        wanted = sorted(set(keys))
-        if not wanted:
-            return []
-        name = "hop_down" if direction is Direction.down else "hop_up"
-        return self._edges(self._read(name, keys=wanted, types=[str(t) for t in rel_types]))
-
-    def reach(
-        self,
-        seeds: Iterable[str],
-        rel_types: Sequence[RelType],
-        direction: Direction,
-        max_depth: int | None = None,
-    ) -> set[str]:
-        start = sorted(set(seeds))
-        if not start:
-            return set()
-        family = _REACH_FILES.get(frozenset(rel_types))
-        if (max_depth is not None and max_depth < MAX_HOPS) or family is None:
-            return self._reach_by_hops(start, rel_types, direction, max_depth)
-        return {r["key"] for r in self._read(f"{family}_{direction}", seeds=start)}
-
-    def _reach_by_hops(
-        self,
-        seeds: Sequence[str],
-        rel_types: Sequence[RelType],
-        direction: Direction,
-        max_depth: int | None,
-    ) -> set[str]:
-        """Breadth-first, one batched query per level: for depth-limited walks."""
-        found: set[str] = set()
-        visited = set(seeds)
-        frontier = list(seeds)
-        depth = 0
-        while frontier and depth < min(max_depth or MAX_HOPS, MAX_HOPS):
-            step = self.hop(frontier, rel_types, direction)
-            level = {e.dst if direction is Direction.down else e.src for e in step}
-            found |= level
-            frontier = sorted(level - visited)
-            visited |= level
-            depth += 1
-        return found
-
-    def edges_among(self, keys: Iterable[str], rel_types: Sequence[RelType]) -> list[StoredEdge]:
-        wanted = sorted(set(keys))
-        if not wanted:
-            return []
-        return self._edges(
-            self._read("edges_among", keys=wanted, types=[str(t) for t in rel_types])
-        )
-
-    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
-        wanted = sorted(set(seeds))
-        if not wanted:
-            return {}
-        records = self._read(f"reach_each_genealogy_{direction}", seeds=wanted)
-        return {r["seed"]: set(r["keys"]) for r in records}
-
-    def count_reach(
-        self, seeds: Iterable[str], direction: Direction, target: EntityType
-    ) -> dict[str, int]:
-        wanted = sorted(set(seeds))
-        if not wanted:
-            return {}
-        records = self._read(
-            f"count_reach_genealogy_{direction}", seeds=wanted, prefix=f"{target}:"
-        )
-        return {r["seed"]: r["n"] for r in records}
-
-    def audit_entries(self) -> list[AuditEntry]:
-        return [_entry(rec["entry"]) for rec in self._read("audit_all")]
 
     # ------------------------------------------------------------------ versions and as-of
 
@@ -525,7 +538,7 @@ def _record(ident: str, type_name: str, raw: Mapping[str, Any]) -> RecordVersion
     return RecordVersions(ident, _native(raw.get("_c")), (*history, current))
 
 
-class Neo4jAsOf:
+class Neo4jAsOf(_GraphReads):
     """A read-only view of a Neo4j store as it was at one time.
 
     Every read runs the `*_as_of` variant of the live query: nodes and relationships whose
@@ -557,95 +570,15 @@ class Neo4jAsOf:
     ) -> WriteSummary:
         raise BadInput("an as-of view is read-only")
 
-    def existing(self, keys: Iterable[str]) -> set[str]:
-        wanted = sorted(set(keys))
-        return {r["key"] for r in self._read("node_existing", keys=wanted)} if wanted else set()
-
     def nodes(self, keys: Iterable[str]) -> dict[str, StoredNode]:
         then = {k: n.at(self.as_of) for k, n in self.store.nodes(keys).items()}
         return {k: n for k, n in then.items() if n is not None}
 
-    def keys_of_type(self, type_: EntityType) -> list[str]:
-        return [r["key"] for r in self._read("node_keys_by_prefix", prefix=f"{type_}:")]
-
-    def _props_then(self, type_name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def _edge_props(self, type_name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         if _native(raw["_r"]) <= self.as_of:
             return _from_db(type_name, raw)
         then = _record("", type_name, raw).at(self.as_of)
         return dict(then.versions[-1].props) if then else _from_db(type_name, raw)
-
-    def _edges(self, records: Iterable[neo4j.Record]) -> list[StoredEdge]:
-        return sort_edges(
-            StoredEdge(
-                RelType(r["type"]), r["src"], r["dst"], self._props_then(r["type"], r["props"])
-            )
-            for r in records
-        )
-
-    def hop(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[StoredEdge]:
-        wanted = sorted(set(keys))
-        if not wanted:
-            return []
-        name = "hop_down" if direction is Direction.down else "hop_up"
-        return self._edges(self._read(name, keys=wanted, types=[str(t) for t in rel_types]))
-
-    def reach(
-        self,
-        seeds: Iterable[str],
-        rel_types: Sequence[RelType],
-        direction: Direction,
-        max_depth: int | None = None,
-    ) -> set[str]:
-        start = sorted(set(seeds))
-        if not start:
-            return set()
-        family = _REACH_FILES.get(frozenset(rel_types))
-        if (max_depth is None or max_depth >= MAX_HOPS) and family is not None:
-            return {r["key"] for r in self._read(f"{family}_{direction}", seeds=start)}
-        # Depth-limited, or a family without a closure file: one batched hop per level.
-        found: set[str] = set()
-        visited = set(start)
-        frontier = start
-        depth = 0
-        while frontier and depth < min(max_depth or MAX_HOPS, MAX_HOPS):
-            step = self.hop(frontier, rel_types, direction)
-            level = {e.dst if direction is Direction.down else e.src for e in step}
-            found |= level
-            frontier = sorted(level - visited)
-            visited |= level
-            depth += 1
-        return found
-
-    def edges_among(self, keys: Iterable[str], rel_types: Sequence[RelType]) -> list[StoredEdge]:
-        wanted = sorted(set(keys))
-        if not wanted:
-            return []
-        return self._edges(
-            self._read("edges_among", keys=wanted, types=[str(t) for t in rel_types])
-        )
-
-    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
-        wanted = sorted(set(seeds))
-        if not wanted:
-            return {}
-        records = self._read(f"reach_each_genealogy_{direction}", seeds=wanted)
-        return {r["seed"]: set(r["keys"]) for r in records}
-
-    def count_reach(
-        self, seeds: Iterable[str], direction: Direction, target: EntityType
-    ) -> dict[str, int]:
-        wanted = sorted(set(seeds))
-        if not wanted:
-            return {}
-        records = self._read(
-            f"count_reach_genealogy_{direction}", seeds=wanted, prefix=f"{target}:"
-        )
-        return {r["seed"]: r["n"] for r in records}
-
-    def audit_entries(self) -> list[AuditEntry]:
-        return [_entry(rec["entry"]) for rec in self._read("audit_all")]
 
     def versions(self, idents: Iterable[str] | None = None) -> Iterator[RecordVersions]:
         for record in self.store.versions(idents):
