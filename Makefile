@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format install neo4j-local docs clean
+.PHONY: demo test lint format install neo4j-local browser postgres bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,18 @@ demo: install  ## the ECG-monitor scenario on the embedded store (no server need
 neo4j-local: install
 	@if [ -z "$$NEO4J_URI" ]; then $(BIN)/python -c "from tests.support.neo4j_server import ensure_jars; print('Neo4j jars in', ensure_jars())"; fi
 
+# The web page's tests drive Debian's Chromium with Playwright (the dev extra): no browser is
+# downloaded by Playwright itself.
+browser: install  ## headless Chromium for the browser tests (tests/test_web.py)
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+# Debian's PostgreSQL, for the benchmark's recursive-CTE baseline and its smoke test in the
+# suite; the harness starts its own throw-away cluster (initdb in a temp folder), never the
+# system's service.
+postgres:  ## PostgreSQL server binaries (Debian's package), if missing
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_ctl >/dev/null; then :; \
+	else $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update && apt-get install -y postgresql'; fi
+
 lint: install  ## ruff, ruff format --check, mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -31,8 +43,13 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install neo4j-local lint  ## everything the tests need, then lint and the whole suite
+test: install neo4j-local browser postgres lint  ## everything the tests need, then lint and the whole suite
 	$(BIN)/python -m pytest
+
+# `make bench SIZE=L`: S (10k devices, a few minutes), M (100k), L (1M devices, ~30 min).
+SIZE ?= S
+bench: install neo4j-local postgres  ## benchmarks/ at SIZE: results/ and BENCHMARKS.md
+	$(BIN)/python -m benchmarks.run --size $(SIZE)
 
 docs: install  ## regenerate docs/data-dictionary.md from the model
 	$(BIN)/tracegraph schema > docs/data-dictionary.md
