@@ -1,7 +1,7 @@
 // name: reach_component_of_up
 // mode: read
 // params: seeds: list[str]
-// returns: key: str — distinct nodes reachable upstream over COMPONENT_OF (where-used) in 1..100 hops
+// returns: keys: list[str] — one row: the distinct nodes reachable upstream over COMPONENT_OF (where-used) in 1..100 hops
 UNWIND $seeds AS seed
 MATCH (s:Node {key: seed})
 USING INDEX s:Node(key)
@@ -9,4 +9,4 @@ CALL (s) {
   MATCH (s)<-[:COMPONENT_OF*1..100]-(x)
   RETURN DISTINCT x
 }
-RETURN DISTINCT x.key AS key
+RETURN collect(DISTINCT x.key) AS keys

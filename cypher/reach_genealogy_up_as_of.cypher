@@ -1,7 +1,7 @@
 // name: reach_genealogy_up_as_of
 // mode: read
 // params: seeds: list[str], as_of: datetime
-// returns: key: str — distinct nodes reachable upstream over genealogy edges that existed at as_of, in 1..100 hops
+// returns: keys: list[str] — one row: the distinct nodes reachable upstream over genealogy edges that existed at as_of, in 1..100 hops
 // The time filter on the relationships is planned inside the expand, which stays
 // VarLengthExpand(Pruning,BFS) (a test checks the plan). The expand sits in a subquery that
 // only knows s: with the filter on s, a flat MATCH let the planner on a small store pick a
@@ -15,4 +15,4 @@ CALL (s) {
   WHERE all(r IN rs WHERE r._c <= $as_of)
   RETURN DISTINCT x
 }
-RETURN DISTINCT x.key AS key
+RETURN collect(DISTINCT x.key) AS keys

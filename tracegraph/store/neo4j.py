@@ -153,7 +153,8 @@ class _GraphReads:
         family = _REACH_FILES.get(frozenset(rel_types))
         if (max_depth is not None and max_depth < MAX_HOPS) or family is None:
             return self._reach_by_hops(start, rel_types, direction, max_depth)
-        return {r["key"] for r in self._read(f"{family}_{direction}", seeds=start)}
+        records = self._read(f"{family}_{direction}", seeds=start)
+        return set(records[0]["keys"]) if records else set()
 
     def _reach_by_hops(
         self,
