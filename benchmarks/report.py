@@ -1,0 +1,460 @@
+"""The Markdown table of one run, and its place in BENCHMARKS.md (between markers per size, so
+a run of one size leaves the others' sections and the hand-written text alone)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+RECALL_COLUMNS = (
+    ("csr_bfs", "CSR BFS (hardware floor)"),
+    ("server_floor", "count(DISTINCT) (server floor)"),
+    ("transfer_floor", "N keys through the driver, one list (transfer floor)"),
+    ("transfer_rows", "N keys through the driver, one row each"),
+    ("tracegraph_query", "TraceGraph closure query"),
+    ("neo4j_closure", "TraceGraph closure, Neo4j store"),
+    ("neo4j_recall", "TraceGraph recall → JSON, Neo4j"),
+    ("embedded_closure", "TraceGraph closure, embedded store"),
+    ("embedded_recall", "TraceGraph recall → JSON, embedded"),
+    ("postgres_cte", "PostgreSQL recursive CTE"),
+    ("batched_hop", "batched per-hop (UNWIND per hop)"),
+    ("per_hop", "per-hop loop (query per node)"),
+)
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1000
+    if ms >= 10_000:
+        return f"{ms / 1000:,.1f} s"
+    if ms >= 100:
+        return f"{ms:,.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    return f"{ms:.2f}"
+
+
+def _cell(system: dict[str, Any] | None) -> str:
+    if system is None:
+        return "—"
+    text = f"{_ms(system['p50_s'])} / {_ms(system['p95_s'])} ({system['runs']})"
+    return text
+
+
+def _server_cell(system: dict[str, Any] | None) -> str:
+    if system is None or system.get("server_p50_ms") is None:
+        return "—"
+    return f"{system['server_p50_ms']:.0f} / {system['server_p95_ms']:.0f}"
+
+
+def _ratio(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:,.0f}×"
+    if value >= 10:
+        return f"{value:.1f}×"
+    return f"{value:.2f}×"
+
+
+def _p50(probe: dict[str, Any], name: str) -> float | None:
+    system = probe.get("systems", {}).get(name)
+    return None if system is None else float(system["p50_s"])
+
+
+def _server(probe: dict[str, Any], name: str) -> float | None:
+    system = probe.get("systems", {}).get(name)
+    if system is None or system.get("server_p50_ms") is None:
+        return None
+    return float(system["server_p50_ms"])
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target of the issue with the ratio measured for it, per probe."""
+    rows: list[dict[str, Any]] = []
+
+    def add(target: str, probe: str, value: float | None, goal: str, met: bool | None) -> None:
+        rows.append({"target": target, "probe": probe, "value": value, "goal": goal, "met": met})
+
+    for probe in results.get("recall", []):
+        if not probe.get("identical"):
+            continue
+        name = f"recall {probe['devices']:,} devices"
+        # Server time in whole milliseconds: below 1 ms both read 0, and 1 ms is the floor.
+        tg_ms, floor_ms = _server(probe, "tracegraph_query"), _server(probe, "server_floor")
+        server = _div(
+            None if tg_ms is None else max(tg_ms, 1.0),
+            None if floor_ms is None else max(floor_ms, 1.0),
+        )
+        add("recall server time / server floor", name, server, "≤ 1.2×", _le(server, 1.2))
+        floors = _sum(_p50(probe, "server_floor"), _p50(probe, "transfer_floor"))
+        e2e = _div(_p50(probe, "neo4j_recall"), floors)
+        big = probe["devices"] >= 10_000
+        add(
+            "recall end to end / (server floor + transfer floor)",
+            name,
+            e2e,
+            "≤ 1.5× for N ≥ 10k",
+            _le(e2e, 1.5) if big else None,
+        )
+        closure_vs_pg = _div(_p50(probe, "postgres_cte"), _p50(probe, "neo4j_closure"))
+        add(
+            "PostgreSQL CTE / TraceGraph closure",
+            name,
+            closure_vs_pg,
+            "> 1×",
+            _ge(closure_vs_pg, 1.0),
+        )
+        recall_vs_pg = _div(_p50(probe, "postgres_cte"), _p50(probe, "neo4j_recall"))
+        add("PostgreSQL CTE / TraceGraph recall end to end", name, recall_vs_pg, "(info)", None)
+        loop = _div(_p50(probe, "per_hop"), _p50(probe, "neo4j_closure"))
+        add("per-hop loop / TraceGraph closure", name, loop, "≥ 50×", _ge(loop, 50.0))
+        loop_e2e = _div(_p50(probe, "per_hop"), _p50(probe, "neo4j_recall"))
+        add("per-hop loop / TraceGraph recall end to end", name, loop_e2e, "(info)", None)
+        batched = _div(_p50(probe, "batched_hop"), _p50(probe, "neo4j_closure"))
+        add("batched per-hop / TraceGraph closure", name, batched, "(info)", None)
+        hw = _div(_p50(probe, "neo4j_closure"), _p50(probe, "csr_bfs"))
+        add("TraceGraph closure / CSR BFS (hardware floor)", name, hw, "(info)", None)
+    imports = results.get("import", {})
+    neo = imports.get("neo4j", {}).get("full")
+    if neo:
+        rate = neo["records_per_s"]
+        add("import into Neo4j, records/s (wall)", "whole file", rate, "≥ 50,000", rate >= 50_000)
+        if neo.get("records_per_cpu_s"):
+            add(
+                "import into Neo4j, records per CPU-second (server + client)",
+                "whole file",
+                neo["records_per_cpu_s"],
+                "(info: the import's CPU cost; client and server overlap in wall time)",
+                None,
+            )
+    emb = imports.get("embedded", {}).get("full")
+    if emb:
+        rate = emb["records_per_s"]
+        add(
+            "import into embedded, records/s (wall)",
+            "whole file",
+            rate,
+            "≥ 200,000",
+            rate >= 200_000,
+        )
+        add(
+            "import into embedded, records per CPU-second",
+            "whole file",
+            emb["records_per_cpu_s"],
+            "(info: the import's CPU cost)",
+            None,
+        )
+    for probe in results.get("common_cause", []):
+        if not probe.get("identical"):
+            continue
+        value = _div(_p50(probe, "count_per_candidate"), _p50(probe, "neo4j_common_cause"))
+        add(
+            "count query per candidate / TraceGraph common cause",
+            f"{probe['cases']:,} cases",
+            value,
+            "≥ 20×",
+            _ge(value, 20.0),
+        )
+    return rows
+
+
+def _sum(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
+def _le(value: float | None, bound: float) -> bool | None:
+    return None if value is None else value <= bound
+
+
+def _ge(value: float | None, bound: float) -> bool | None:
+    return None if value is None else value >= bound
+
+
+def _met(met: bool | None) -> str:
+    return {True: "**met**", False: "**missed**", None: ""}[met]
+
+
+def _value(row: dict[str, Any]) -> str:
+    value = row["value"]
+    if value is None:
+        return "—"
+    if "records" in row["target"]:
+        return f"{value:,.0f}"
+    return _ratio(value)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    return "\n".join(_lines(results)) + "\n"
+
+
+def _lines(results: dict[str, Any]) -> Iterator[str]:
+    m = results["machine"]
+    d = results["data"]
+    servers = results.get("servers", {})
+    neo = servers.get("neo4j", {})
+    pg = servers.get("postgres", {})
+    plan = results["plan"]
+    versions = m.get("versions", {})
+    heap = neo.get("heap") or "as started"
+    pagecache = neo.get("pagecache_bytes")
+    cache = f"{pagecache / 1024**3:g} GiB" if pagecache else "as started"
+    yield f"### Size {results['size']} — {results['date'][:10]}"
+    yield ""
+    yield (
+        f"{d['devices']:,} devices: {d['records']:,} records, {d['nodes']:,} nodes, "
+        f"{d['edges']:,} edges ({d['genealogy_edges']:,} genealogy). Run took "
+        f"{results['seconds'] / 60:.1f} min. All systems' answers checked identical: "
+        f"**{'yes' if results['identical'] else 'NO'}**."
+    )
+    yield ""
+    load = m["load_average_start"][0], m.get("load_average_end", [0.0])[0]
+    shared = " (other jobs shared the machine)" if max(load) > 1.5 else ""
+    yield (
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; load average "
+        f"{load[0]:.1f} at the start and {load[1]:.1f} at the end{shared}. "
+        f"Neo4j {neo.get('version')} Community ({neo.get('how')}; heap {heap}, page "
+        f"cache {cache}); {pg.get('version')} (shared_buffers {pg.get('shared_buffers')}); "
+        f"Python {m['python']}, neo4j driver {versions.get('neo4j')} (Rust extension "
+        f"{versions.get('neo4j-rust-ext')}), psycopg {versions.get('psycopg')}, scipy "
+        f"{versions.get('scipy')}; commit {m.get('commit') or '?'}."
+    )
+    yield ""
+    yield (
+        f"Runs: each system warmed up once, then timed in interleaved rounds: as many as fit "
+        f"{plan['budget_s']:g} s per system and probe, at least {plan['min_runs']} and at most "
+        f"{plan['max_runs']}; a system too slow for that gets 3, and one slower than "
+        f"{plan['slow_s']:g} s for a single run is run once. Cells: p50 / p95 in ms (runs)."
+    )
+    yield ""
+    recall = results.get("recall", [])
+    if recall:
+        yield "**Recall** (suspect → its downstream closure; N = devices in it)"
+        yield ""
+        present = [
+            (key, label)
+            for key, label in RECALL_COLUMNS
+            if any(key in p.get("systems", {}) for p in recall)
+        ]
+        yield "| system | " + " | ".join(_probe_title(p) for p in recall) + " |"
+        yield "|---|" + "---:|" * len(recall)
+        for key, label in present:
+            cells = [_cell(p.get("systems", {}).get(key)) for p in recall]
+            yield f"| {label} | " + " | ".join(cells) + " |"
+        cells = [_server_cell(p.get("systems", {}).get("tracegraph_query")) for p in recall]
+        yield "| server ms, TraceGraph closure query | " + " | ".join(cells) + " |"
+        cells = [_server_cell(p.get("systems", {}).get("server_floor")) for p in recall]
+        yield "| server ms, server floor | " + " | ".join(cells) + " |"
+        yield ""
+    impact = results.get("impact", [])
+    if impact:
+        yield "**Change impact** (every change order of the data)"
+        yield ""
+        yield "| change | devices before / under | Neo4j | embedded |"
+        yield "|---|---:|---:|---:|"
+        for p in impact:
+            counts = p.get("counts", {})
+            devices = (
+                f"{counts.get('devices_before', 0):,} / {counts.get('devices_under_change', 0):,}"
+            )
+            systems = p.get("systems", {})
+            yield (
+                f"| {p['change']} | {devices} | {_cell(systems.get('neo4j_impact'))} | "
+                f"{_cell(systems.get('embedded_impact'))} |"
+            )
+        yield ""
+    cc = results.get("common_cause", [])
+    if cc:
+        yield "**Common cause** (listed case devices; every upstream entity ranked)"
+        yield ""
+        yield (
+            "| cases | ranked | TraceGraph, Neo4j | TraceGraph, embedded "
+            "| one count query per candidate |"
+        )
+        yield "|---:|---:|---:|---:|---:|"
+        for p in cc:
+            systems = p.get("systems", {})
+            yield (
+                f"| {p['cases']:,} | {p.get('ranked', 0):,} | "
+                f"{_cell(systems.get('neo4j_common_cause'))} | "
+                f"{_cell(systems.get('embedded_common_cause'))} | "
+                f"{_cell(systems.get('count_per_candidate'))} |"
+            )
+        yield ""
+    imports = results.get("import", {})
+    if imports:
+        yield "**Loads**"
+        yield ""
+        yield "| store | records | s | records/s | notes |"
+        yield "|---|---:|---:|---:|---|"
+        neo_import = imports.get("neo4j", {})
+        for row in neo_import.get("sweep", []):
+            yield (
+                f"| Neo4j (sweep) | {row['records']:,} | {row['seconds']:.1f} | "
+                f"{row['records_per_s']:,.0f} | {row['chunk_records']:,} records per import, "
+                f"write batch {row['write_batch']:,} |"
+            )
+        full = neo_import.get("full")
+        if full:
+            yield (
+                f"| Neo4j | {full['records']:,} | {full['seconds']:.1f} | "
+                f"{full['records_per_s']:,.0f} | best of the sweep: {full['chunk_records']:,} "
+                f"records per import ({full['imports']} imports), write batch "
+                f"{full['write_batch']:,}; CPU: server {full['server_cpu_s']:.1f} s, client "
+                f"{full['client_cpu_s']:.1f} s"
+                + (
+                    f"; store on disk {full['store_bytes'] / 1024**2:,.0f} MiB"
+                    if full.get("store_bytes")
+                    else ""
+                )
+                + " |"
+            )
+        emb = imports.get("embedded", {}).get("full")
+        if emb:
+            yield (
+                f"| embedded | {emb['records']:,} | {emb['seconds']:.1f} | "
+                f"{emb['records_per_s']:,.0f} | one import; CPU {emb['client_cpu_s']:.1f} s |"
+            )
+        pgl = imports.get("postgres")
+        if pgl:
+            yield (
+                f"| PostgreSQL | {pgl['rows']:,} rows | {pgl['seconds']:.1f} | "
+                f"{pgl['rows'] / pgl['seconds']:,.0f} | binary COPY {pgl['copy_s']:.1f} s, "
+                f"indexes {pgl['index_s']:.1f} s, VACUUM ANALYZE {pgl['analyze_s']:.1f} s |"
+            )
+        yield ""
+    rows = targets(results)
+    if rows:
+        yield "**Targets** (ratios of p50s measured in this run)"
+        yield ""
+        yield "| target | probe | measured | goal | |"
+        yield "|---|---|---:|---|---|"
+        for row in rows:
+            yield (
+                f"| {row['target']} | {row['probe']} | {_value(row)} | {row['goal']} | "
+                f"{_met(row['met'])} |"
+            )
+        yield ""
+    yield from _profile_lines(results)
+    if results.get("problems"):
+        yield "**Answers that differ:** " + "; ".join(results["problems"])
+        yield ""
+
+
+def _profile_lines(results: dict[str, Any]) -> Iterator[str]:
+    prof = results.get("profile")
+    if prof:
+        rec = prof["recall_neo4j"]
+        yield (
+            f"**Where the time goes: recall of {prof['recall_probe']} on Neo4j** (one run "
+            f"{rec['total_s'] * 1000:,.0f} ms; per store query, wall ms)"
+        )
+        yield ""
+        parts = [
+            f"{name} {q['seconds'] * 1000:,.0f} ({q['calls']}×)"
+            for name, q in sorted(rec["queries"].items(), key=lambda kv: -kv[1]["seconds"])
+        ]
+        parts.append(f"outside the store {rec['outside_queries_s'] * 1000:,.0f}")
+        yield "- " + "; ".join(parts) + "."
+        share = rec["temporal_hydration_s"] / rec["profiled_s"] if rec["profiled_s"] else 0
+        yield (
+            f"- Under cProfile ({rec['profiled_s'] * 1000:,.0f} ms), the driver's "
+            f"`hydrate_datetime` and friends take {rec['temporal_hydration_s'] * 1000:,.0f} ms "
+            f"({share:.0%}), and the store's `_native` conversion "
+            f"{rec['temporal_to_native_s'] * 1000:,.0f} ms more."
+        )
+        fv = prof.get("fetch_variants")
+        if fv:
+            yield (
+                f"- The same reads over its {fv['keys']:,} nodes, shaped otherwise (client ms): "
+                f"`edges_among` as stored {fv['edges_among_as_stored_ms']:,.0f}, without the "
+                f"edge properties {fv['edges_rows_without_props_ms']:,.0f}, and as one list "
+                f"{fv['edges_one_list_without_props_ms']:,.0f}; `node_get` as stored "
+                f"{fv['node_get_as_stored_ms']:,.0f}, as one list {fv['nodes_one_list_ms']:,.0f}, "
+                f"as one list with instants sent as integers "
+                f"{fv['nodes_one_list_instants_as_integers_ms']:,.0f}."
+            )
+        plans = prof.get("plans", {})
+        if plans:
+            tgq, floor = plans["tracegraph_query"], plans["server_floor"]
+            yield (
+                f"- PROFILE: TraceGraph's closure query {tgq['db_hits']:,} db hits "
+                f"({_operators(tgq)}); the server floor {floor['db_hits']:,} "
+                f"({_operators(floor)})."
+            )
+        yield ""
+    cc = (prof or {}).get("common_cause_neo4j")
+    if cc:
+        parts = [
+            f"{name} {q['seconds'] * 1000:,.0f} ({q['calls']}×)"
+            for name, q in sorted(cc["queries"].items(), key=lambda kv: -kv[1]["seconds"])
+        ]
+        parts.append(f"outside the store {cc['outside_queries_s'] * 1000:,.0f}")
+        yield (
+            f"**Where the time goes: common cause over {cc['cases']:,} cases on Neo4j** (one run "
+            f"{cc['total_s'] * 1000:,.0f} ms; per store query, wall ms): " + "; ".join(parts) + "."
+            f" Under cProfile ({cc['profiled_s'] * 1000:,.0f} ms): p-values "
+            f"{cc['p_values_s'] * 1000:,.0f} ms, the driver's temporal hydration "
+            f"{cc['temporal_hydration_s'] * 1000:,.0f} ms."
+        )
+        yield ""
+    for store in ("neo4j", "embedded"):
+        imp = results.get("import", {}).get(store, {}).get("profile")
+        if not imp:
+            continue
+        total = imp["total_s"]
+
+        def pct(key: str, total: float = total, imp: dict[str, Any] = imp) -> str:
+            return f"{imp[key]:.1f} s ({imp[key] / total:.0%})" if total else "—"
+
+        yield (
+            f"**Where the time goes: import into {store}** ({imp['records']:,} records under "
+            f"cProfile, {total:.1f} s, client side): reading and validating "
+            f"{pct('read_and_validate_s')} (of which `parse_record` {pct('validate_records_s')}), "
+            f"endpoint check {pct('check_endpoints_s')}, the store's write "
+            f"{pct('store_write_s')} (of which the write plan {pct('plan_write_s')}, the audit "
+            f"digest {pct('audit_digest_s')}"
+            + (
+                f", serialising the file {pct('serialise_file_s')}"
+                if store == "embedded"
+                else f", the driver's temporal dehydration {pct('driver_dehydration_s')}"
+            )
+            + ")."
+        )
+        yield ""
+
+
+def _operators(plan: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{o['operator']} {int(o['db_hits'] or 0):,}"
+        for o in plan["operators"]
+        if int(o["db_hits"] or 0) > 0
+    )
+
+
+def _probe_title(probe: dict[str, Any]) -> str:
+    return f"N = {probe['devices']:,} ({probe['suspect']}, {probe['reach_nodes']:,} nodes)"
+
+
+def _markers(size: str) -> tuple[str, str]:
+    return f"<!-- bench:{size}:start -->", f"<!-- bench:{size}:end -->"
+
+
+def update_file(path: Path, size: str, table: str) -> None:
+    """Put the table between the size's markers (appended at the end the first time)."""
+    start, end = _markers(size)
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{start}\n{table}{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        text = before + block + after
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)

@@ -1,0 +1,561 @@
+"""Run the benchmark: ``python -m benchmarks.run --size S|M|L|tiny``.
+
+One run, one data set, every system on the same probes. Before anything is timed, every
+system's answer to the probe is checked against the others (reachable sets for recall, the
+whole JSON answer between TraceGraph's two stores, rankings for common cause, category sets
+for impact); a probe whose answers differ is not timed and the run exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import profile, report
+from benchmarks.data import Dataset, load
+from benchmarks.probes import RecallProbe, case_sets, change_orders, recall_probes
+from benchmarks.servers import Neo4jInfo, PgCluster, cpu_seconds, neo4j_server
+from benchmarks.sizes import SIZES, Size
+from benchmarks.systems import tracegraph as tg
+from benchmarks.systems.csr import CsrFloor
+from benchmarks.systems.cypher import CypherBaselines
+from benchmarks.systems.postgres import PostgresGraph
+from benchmarks.timing import Outcome, Plan, Task, measure
+from tracegraph.model import GENEALOGY, Direction, EntityType
+from tracegraph.store.base import GraphStore
+from tracegraph.store.neo4j import Neo4jStore
+
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parent
+Log = Callable[[str], None]
+
+
+class AnswersDiffer(RuntimeError):
+    """Two systems gave different answers to the same probe."""
+
+
+@dataclass
+class Run:
+    size: Size
+    seed: int
+    log: Log
+    results: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in _read("/proc/meminfo").splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    versions: dict[str, str | None] = {}
+    for package in ("tracegraph", "neo4j", "neo4j-rust-ext", "psycopg", "scipy", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024**2, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "load_average_start": list(os.getloadavg()),
+        "versions": versions,
+    }
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _same(name: str, expected: Any, got: dict[str, Any]) -> list[str]:
+    """Names of the systems whose normalised answer differs from ``expected``."""
+    return [f"{name}: {system} differs" for system, value in got.items() if value != expected]
+
+
+def _describe_diff(a: set[str], b: set[str]) -> str:
+    only_a, only_b = sorted(a - b)[:3], sorted(b - a)[:3]
+    return (
+        f"{len(a - b)} only in the first (e.g. {only_a}), "
+        f"{len(b - a)} only in the second ({only_b})"
+    )
+
+
+# --------------------------------------------------------------------------- loads
+
+
+def fresh_neo4j(info: Neo4jInfo, batch: int) -> Neo4jStore:
+    """A store on an emptied database with new indexes (created by the new store's first
+    query), as if the database were new."""
+    old = tg.open_neo4j(info.uri, info.user, info.password, batch)
+    tg.reset_neo4j(old)
+    old.close()
+    store = tg.open_neo4j(info.uri, info.user, info.password, batch)
+    tg.ready_neo4j(store)
+    return store
+
+
+def load_neo4j(run: Run, info: Neo4jInfo, data: Dataset) -> Neo4jStore:
+    size, log = run.size, run.log
+    sweep: list[dict[str, Any]] = []
+    limit = min(size.sweep_records, data.records)
+    # A throw-away import first: the JVM compiles the write path before anything is timed.
+    store = fresh_neo4j(info, 5_000)
+    tg.import_file(store, data.path, 5_000, limit=min(limit, 20_000))
+    store.close()
+    for chunk, batch in size.sweep:
+        if chunk > 4 * limit and sweep:
+            continue
+        store = fresh_neo4j(info, batch)
+        cpu0, own0 = cpu_seconds(info.pid), time.process_time()
+        records, imports, seconds = tg.import_file(store, data.path, chunk, limit=limit)
+        server_cpu, client_cpu = cpu_seconds(info.pid) - cpu0, time.process_time() - own0
+        row = tg.ImportRun("neo4j", records, seconds, chunk, batch, imports).as_json()
+        row.update(server_cpu_s=server_cpu, client_cpu_s=client_cpu)
+        sweep.append(row)
+        log(
+            f"  neo4j import sweep: {records:,} records, chunk {chunk:,}, batch {batch:,}: "
+            f"{records / seconds:,.0f} records/s"
+        )
+        store.close()
+    best = max(sweep, key=lambda r: r["records_per_s"])
+    chunk, batch = best["chunk_records"], best["write_batch"]
+    scratch = fresh_neo4j(info, batch)
+    # Where an import's time goes (client side), on the same beginning of the file.
+    breakdown = profile.import_breakdown(
+        lambda: tg.import_file(scratch, data.path, chunk, limit=limit)
+    )
+    scratch.close()
+    store = fresh_neo4j(info, batch)
+    cpu0, own0 = cpu_seconds(info.pid), time.process_time()
+    records, imports, seconds = tg.import_file(store, data.path, chunk)
+    server_cpu, client_cpu = cpu_seconds(info.pid) - cpu0, time.process_time() - own0
+    # Until a checkpoint, most of a fresh load is only in the transaction log.
+    with contextlib.suppress(Exception):
+        store.driver.execute_query("CALL db.checkpoint()", database_=store.database)
+    full = tg.ImportRun("neo4j", records, seconds, chunk, batch, imports).as_json()
+    full.update(
+        server_cpu_s=server_cpu,
+        client_cpu_s=client_cpu,
+        records_per_cpu_s=records / (server_cpu + client_cpu) if server_cpu else None,
+        store_bytes=info.store_bytes(),
+    )
+    log(
+        f"  neo4j import: {records:,} records in {seconds:.1f} s "
+        f"({records / seconds:,.0f}/s; chunk {chunk:,}, batch {batch:,}; "
+        f"CPU: server {server_cpu:.1f} s, client {client_cpu:.1f} s)"
+    )
+    run.results.setdefault("import", {})["neo4j"] = {
+        "full": full,
+        "sweep": sweep,
+        "profile": {"records": limit, **breakdown},
+    }
+    return store
+
+
+def load_embedded(run: Run, data: Dataset, work: Path) -> GraphStore:
+    limit = min(run.size.sweep_records, data.records)
+    scratch = tg.open_embedded(work / f"profile-{run.size.name}.tgdb")
+    breakdown = profile.import_breakdown(
+        lambda: tg.import_file(scratch, data.path, None, limit=limit)
+    )
+    for leftover in (scratch.path, scratch.path.with_name(scratch.path.name + ".lock")):
+        leftover.unlink(missing_ok=True)
+    store = tg.open_embedded(work / f"bench-{run.size.name}.tgdb")
+    own0 = time.process_time()
+    records, imports, seconds = tg.import_file(store, data.path, None)
+    client_cpu = time.process_time() - own0
+    full = tg.ImportRun("embedded", records, seconds, None, None, imports).as_json()
+    full.update(client_cpu_s=client_cpu, records_per_cpu_s=records / client_cpu)
+    run.log(
+        f"  embedded import: {records:,} records in {seconds:.1f} s ({records / seconds:,.0f}/s; "
+        f"CPU {client_cpu:.1f} s: {records / client_cpu:,.0f}/s)"
+    )
+    run.results.setdefault("import", {})["embedded"] = {
+        "full": full,
+        "profile": {"records": limit, **breakdown},
+    }
+    return store
+
+
+# --------------------------------------------------------------------------- probes
+
+
+SECTIONS = ("lots", "batches", "devices", "shipments", "customers", "service_events", "complaints")
+
+
+def _section_keys(answer: bytes, suspects: Sequence[str]) -> set[str]:
+    """Every node a recall answer lists (lots, batches, devices, ...) but the suspects."""
+    data = orjson.loads(answer)
+    keys = {item["key"] for name in SECTIONS for item in data.get(name, [])}
+    return keys - set(suspects)
+
+
+def recall_probe(
+    run: Run,
+    probe: RecallProbe,
+    data: Dataset,
+    neo: Neo4jStore,
+    emb: GraphStore | None,
+    cypher: CypherBaselines,
+    pg: PostgresGraph,
+    csr: CsrFloor,
+    plan: Plan,
+) -> dict[str, Any]:
+    suspects = [probe.suspect]
+    seed_index = [data.index[probe.suspect]]
+    reach_size = probe.nodes
+    tasks: dict[str, Task] = {
+        "csr_bfs": lambda: Outcome(csr.closure(seed_index)),
+        "server_floor": lambda: Outcome(*cypher.server_floor(suspects)),
+        "transfer_floor": lambda: Outcome(len(cypher.transfer_floor(reach_size))),
+        "transfer_rows": lambda: Outcome(len(cypher.transfer_rows(reach_size))),
+        "tracegraph_query": lambda: Outcome(*cypher.tracegraph_closure(suspects)),
+        "neo4j_closure": lambda: Outcome(tg.closure(neo, suspects)),
+        "neo4j_recall": lambda: Outcome(tg.recall_json(neo, suspects)),
+    }
+    if emb is not None:
+        tasks["embedded_closure"] = lambda: Outcome(tg.closure(emb, suspects))
+        tasks["embedded_recall"] = lambda: Outcome(tg.recall_json(emb, suspects))
+    tasks["postgres_cte"] = lambda: Outcome(pg.closure(suspects))
+    tasks["batched_hop"] = lambda: Outcome(cypher.batched_hop(suspects))
+    cap = run.size.per_hop_max_nodes
+    if cap is None or probe.nodes <= cap:
+        tasks["per_hop"] = lambda: Outcome(cypher.per_hop(suspects))
+    else:
+        run.log(f"    per-hop loop not run: {probe.nodes:,} nodes is over {cap:,}")
+
+    def check(answers: dict[str, Any]) -> list[str]:
+        expected = {data.keys[i] for i in answers["csr_bfs"]}
+        sets: dict[str, Any] = {
+            name: answers[name]
+            for name in (
+                "tracegraph_query",
+                "neo4j_closure",
+                "embedded_closure",
+                "postgres_cte",
+                "batched_hop",
+                "per_hop",
+            )
+            if name in answers
+        }
+        sets["neo4j_recall"] = _section_keys(answers["neo4j_recall"], suspects)
+        if "embedded_recall" in answers:
+            sets["embedded_recall"] = _section_keys(answers["embedded_recall"], suspects)
+        problems = [
+            f"{probe.name}: {name}: {_describe_diff(got, expected)}"
+            for name, got in sets.items()
+            if got != expected
+        ]
+        counts = {
+            name: answers[name] for name in ("server_floor", "transfer_floor", "transfer_rows")
+        }
+        problems += _same(probe.name + " (count)", len(expected), counts)
+        if "embedded_recall" in answers and answers["embedded_recall"] != answers["neo4j_recall"]:
+            problems.append(f"{probe.name}: the two stores' recall JSON answers differ")
+        devices = len(tg.recall_devices(answers["neo4j_recall"]))
+        if devices != probe.devices:
+            problems.append(f"{probe.name}: recall lists {devices} devices, not {probe.devices}")
+        return problems
+
+    return _timed_probe(run, probe.name, tasks, plan, check, extra=probe.as_json())
+
+
+def _timed_probe(
+    run: Run,
+    name: str,
+    tasks: dict[str, Task],
+    plan: Plan,
+    check: Callable[[dict[str, Any]], list[str]],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    run.log(f"  {name}: {', '.join(tasks)}")
+    started = time.perf_counter()
+    samples = measure(tasks, plan, run.log, check)
+    if isinstance(samples, list):
+        run.problems += samples
+        for problem in samples:
+            run.log(f"    ANSWERS DIFFER: {problem}")
+        return {**extra, "identical": False, "problems": samples}
+    run.log(
+        f"    answers identical; timed in {time.perf_counter() - started:.0f} s: "
+        + ", ".join(f"{k} {v.p50 * 1000:.1f} ms ×{v.runs}" for k, v in samples.items())
+    )
+    return {**extra, "identical": True, "systems": {k: v.as_json() for k, v in samples.items()}}
+
+
+def impact_probe(
+    run: Run, change: str, neo: Neo4jStore, emb: GraphStore | None, plan: Plan
+) -> dict[str, Any]:
+    tasks: dict[str, Task] = {"neo4j_impact": lambda: Outcome(tg.impact_json(neo, change))}
+    if emb is not None:
+        tasks["embedded_impact"] = lambda: Outcome(tg.impact_json(emb, change))
+
+    def check(answers: dict[str, Any]) -> list[str]:
+        if "embedded_impact" not in answers:
+            return []
+        problems = []
+        a, b = answers["neo4j_impact"], answers["embedded_impact"]
+        if tg.impact_categories(a) != tg.impact_categories(b):
+            problems.append(f"impact {change}: the stores' category sets differ")
+        elif a != b:
+            problems.append(f"impact {change}: same categories, but the JSON answers differ")
+        return problems
+
+    result = _timed_probe(run, f"impact {change}", tasks, plan, check, extra={"change": change})
+    counts = orjson.loads(tg.impact_json(neo, change))["counts"] if result["identical"] else {}
+    return {**result, "counts": counts}
+
+
+def common_cause_probe(
+    run: Run,
+    cases: list[str],
+    population: int,
+    neo: Neo4jStore,
+    emb: GraphStore | None,
+    cypher: CypherBaselines,
+    plan: Plan,
+) -> dict[str, Any]:
+    tasks: dict[str, Task] = {
+        "neo4j_common_cause": lambda: Outcome(tg.common_cause_json(neo, cases)),
+    }
+    if emb is not None:
+        tasks["embedded_common_cause"] = lambda: Outcome(tg.common_cause_json(emb, cases))
+    tasks["count_per_candidate"] = lambda: Outcome(cypher.common_cause(cases, population))
+
+    def check(answers: dict[str, Any]) -> list[str]:
+        expected = tg.common_cause_rows(answers["neo4j_common_cause"])
+        got = {"count_per_candidate": answers["count_per_candidate"]}
+        if "embedded_common_cause" in answers:
+            got["embedded_common_cause"] = tg.common_cause_rows(answers["embedded_common_cause"])
+        return _same(f"common cause {len(cases)} cases (ranking)", expected, got)
+
+    name = f"common cause {len(cases)} cases"
+    result = _timed_probe(run, name, tasks, plan, check, extra={"cases": len(cases)})
+    if result["identical"]:
+        result["ranked"] = len(tg.common_cause_rows(tg.common_cause_json(neo, cases)))
+    return result
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run_benchmark(
+    size: Size,
+    *,
+    seed: int = 1,
+    work: Path = ROOT / "work",
+    neo4j_uri: str | None = None,
+    neo4j_user: str | None = None,
+    neo4j_password: str | None = None,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Everything but writing the files: returns the results (see `report` for their shape)."""
+    started = time.perf_counter()
+    run = Run(size, seed, log)
+    run.results.update(
+        size=size.name,
+        seed=seed,
+        date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        machine=machine(),
+    )
+    work.mkdir(parents=True, exist_ok=True)
+    data = load(work, size.devices, seed, log)
+    run.results["data"] = {
+        "devices": data.type_count(EntityType.Device),
+        "records": data.records,
+        "nodes": data.nodes,
+        "edges": data.edges,
+        "genealogy_edges": int(data.genealogy_mask().sum()),
+        "generate_s": data.seconds,
+    }
+    probes = recall_probes(data, size.recall_targets, seed, log)
+    cases = case_sets(data, size.cases, seed)
+    changes = change_orders(data)
+    plan = Plan(size.budget_s, size.min_runs, size.max_runs, size.slow_s)
+    run.results["plan"] = {
+        "budget_s": plan.budget_s,
+        "min_runs": plan.min_runs,
+        "max_runs": plan.max_runs,
+        "slow_s": plan.slow_s,
+    }
+
+    with (
+        neo4j_server(
+            size.neo4j_heap, size.neo4j_pagecache, neo4j_uri, neo4j_user, neo4j_password
+        ) as info,
+        PgCluster(shared_buffers=size.pg_shared_buffers) as cluster,
+    ):
+        run.results["servers"] = {
+            "neo4j": {
+                "version": info.version,
+                "how": info.how,
+                "heap": info.heap,
+                "pagecache_bytes": info.pagecache_bytes,
+            },
+            "postgres": {"version": cluster.version, "shared_buffers": size.pg_shared_buffers},
+        }
+        log(f"servers: Neo4j {info.version} ({info.how}), {cluster.version}")
+        log("loads:")
+        neo = load_neo4j(run, info, data)
+        emb = load_embedded(run, data, work) if size.embedded else None
+        pg = PostgresGraph(cluster.dsn)
+        pg_load = pg.load(data)
+        run.results["import"]["postgres"] = {
+            "rows": pg_load.rows,
+            "seconds": pg_load.seconds,
+            "copy_s": pg_load.copy_s,
+            "index_s": pg_load.index_s,
+            "analyze_s": pg_load.analyze_s,
+        }
+        log(f"  postgres load: {pg_load.rows:,} rows in {pg_load.seconds:.1f} s")
+        built = time.perf_counter()
+        csr = CsrFloor(data)
+        run.results["import"]["csr"] = {"seconds": time.perf_counter() - built}
+        cypher = CypherBaselines(neo.driver, neo.database)
+        try:
+            log("recall:")
+            run.results["recall"] = [
+                recall_probe(run, p, data, neo, emb, cypher, pg, csr, plan) for p in probes
+            ]
+            largest = max(probes, key=lambda p: p.devices)
+            log(f"  profile of recall {largest.suspect} ({largest.devices:,} devices)")
+            run.results["profile"] = {
+                "recall_probe": largest.suspect,
+                "recall_neo4j": profile.breakdown(
+                    neo, lambda: tg.recall_json(neo, [largest.suspect])
+                ),
+                "plans": profile.closure_plans(neo.driver, neo.database, [largest.suspect]),
+                "fetch_variants": profile.fetch_variants(
+                    neo.driver,
+                    neo.database,
+                    [largest.suspect, *neo.reach([largest.suspect], GENEALOGY, Direction.down)],
+                    [str(r) for r in GENEALOGY],
+                ),
+            }
+            log("impact:")
+            run.results["impact"] = [impact_probe(run, c, neo, emb, plan) for c in changes]
+            log("common cause:")
+            population = data.type_count(EntityType.Device)
+            run.results["common_cause"] = [
+                common_cause_probe(run, cases[n], population, neo, emb, cypher, plan)
+                for n in sorted(cases)
+            ]
+            if cases:
+                most = cases[max(cases)]
+                log(f"  profile of common cause over {len(most):,} cases")
+                run.results.setdefault("profile", {})["common_cause_neo4j"] = {
+                    "cases": len(most),
+                    **profile.breakdown(neo, lambda: tg.common_cause_json(neo, most)),
+                }
+        finally:
+            pg.close()
+            neo.close()
+    run.results["machine"]["load_average_end"] = list(os.getloadavg())
+    run.results["problems"] = run.problems
+    run.results["identical"] = not run.problems
+    run.results["seconds"] = time.perf_counter() - started
+    log(f"done in {run.results['seconds']:.0f} s")
+    return run.results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--size", choices=sorted(SIZES), default="S")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=ROOT / "work", help="generated data")
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument(
+        "--markdown", type=Path, default=REPO / "BENCHMARKS.md", help="'-' to write none"
+    )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="only rewrite the Markdown table from a results file of an earlier run",
+    )
+    args = parser.parse_args(argv)
+    if args.from_json:
+        earlier = orjson.loads(args.from_json.read_bytes())
+        report.update_file(args.markdown, earlier["size"], report.markdown(earlier))
+        return 0
+    size = SIZES[args.size]
+    # A run stopped with SIGTERM still stops its PostgreSQL cluster and Neo4j (finally blocks).
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    results = run_benchmark(
+        size,
+        seed=args.seed,
+        work=args.work,
+        neo4j_uri=os.environ.get("NEO4J_URI"),
+        neo4j_user=os.environ.get("NEO4J_USER"),
+        neo4j_password=os.environ.get("NEO4J_PASSWORD"),
+        log=log,
+    )
+    args.results.mkdir(parents=True, exist_ok=True)
+    day = results["date"][:10]
+    out = args.results / f"{day}-{size.name}.json"
+    out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    log(f"results: {out}")
+    table = report.markdown(results)
+    print(table)
+    if str(args.markdown) != "-":
+        report.update_file(args.markdown, size.name, table)
+        log(f"table: {args.markdown}")
+    if results["problems"]:
+        print("answers differ: " + "; ".join(results["problems"]), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""The benchmark sizes and the resources each one is given (sized for 2 cores and 24 GiB)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    devices: int
+    #: Recall probes: suspects whose downstream closure holds about this many devices.
+    recall_targets: tuple[int, ...]
+    #: Common-cause probes: this many case devices.
+    cases: tuple[int, ...]
+    #: Neo4j JVM heap (-Xms = -Xmx) and page cache; PostgreSQL shared_buffers.
+    neo4j_heap: str
+    neo4j_pagecache: int
+    pg_shared_buffers: str
+    #: Whether the embedded store (networkx in memory) is loaded at this size.
+    embedded: bool
+    #: Records of the file's beginning imported once per configuration to find the best
+    #: (chunk, write batch); then the whole file is imported with the best one.
+    sweep_records: int
+    #: Seconds of warm runs per system and probe (at least `min_runs`, at most `max_runs`).
+    budget_s: float
+    min_runs: int = 3
+    max_runs: int = 20
+    #: A baseline whose single run takes longer than this is run once and not again.
+    slow_s: float = 20.0
+    #: The per-hop loop (one query per node) is not run on probes reaching more nodes than
+    #: this (None: always run); at 1M devices it would take most of an hour by itself.
+    per_hop_max_nodes: int | None = None
+    #: (records per import, rows per UNWIND write batch) tried on the file's beginning.
+    sweep: tuple[tuple[int, int], ...] = (
+        (10_000, 5_000),
+        (50_000, 5_000),
+        (50_000, 20_000),
+        (200_000, 20_000),
+    )
+
+
+SIZES: dict[str, Size] = {
+    # The smoke run of `make test`: checks that the systems agree; its timings mean nothing.
+    "tiny": Size(
+        "tiny",
+        devices=300,
+        recall_targets=(10, 100),
+        cases=(10, 30),
+        neo4j_heap="512m",
+        neo4j_pagecache=128 * MIB,
+        pg_shared_buffers="64MB",
+        embedded=True,
+        sweep_records=2_000,
+        budget_s=0.1,
+        min_runs=1,
+        max_runs=1,
+        slow_s=5.0,
+        sweep=((1_000, 500), (5_000, 2_000)),
+    ),
+    "S": Size(
+        "S",
+        devices=10_000,
+        recall_targets=(10, 1_000, 10_000),
+        cases=(100, 1_000),
+        neo4j_heap="2g",
+        neo4j_pagecache=1 * GIB,
+        pg_shared_buffers="512MB",
+        embedded=True,
+        sweep_records=40_000,
+        budget_s=4.0,
+        min_runs=20,
+        max_runs=30,
+    ),
+    "M": Size(
+        "M",
+        devices=100_000,
+        recall_targets=(10, 1_000, 10_000, 100_000),
+        cases=(100, 1_000),
+        neo4j_heap="4g",
+        neo4j_pagecache=3 * GIB,
+        pg_shared_buffers="1GB",
+        embedded=True,
+        sweep_records=200_000,
+        budget_s=4.0,
+        min_runs=20,
+        max_runs=30,
+        slow_s=15.0,
+    ),
+    # 1M devices: about 2.7M nodes and 10M edges. The embedded store would hold them as Python
+    # objects (several GB beyond Neo4j's and PostgreSQL's memory): not loaded at this size.
+    "L": Size(
+        "L",
+        devices=1_000_000,
+        recall_targets=(10, 1_000, 100_000, 1_000_000),
+        cases=(100, 1_000),
+        neo4j_heap="6g",
+        neo4j_pagecache=8 * GIB,
+        pg_shared_buffers="2GB",
+        embedded=False,
+        sweep_records=300_000,
+        budget_s=8.0,
+        min_runs=5,
+        max_runs=20,
+        slow_s=30.0,
+        per_hop_max_nodes=300_000,
+    ),
+}

@@ -1,0 +1,1 @@
+"""The systems a benchmark compares, one module each."""
