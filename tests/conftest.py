@@ -85,3 +85,14 @@ def fresh_neo4j(neo4j_server: Neo4jServer) -> Iterator[Callable[[], Neo4jStore]]
 
     yield make
     store.close()
+
+
+@pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def cli_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """(--db value, environment) for running the CLI, once per store (Neo4j emptied first)."""
+    if request.param == "embedded":
+        yield str(tmp_path / "cli.tgdb"), {}
+        return
+    server: Neo4jServer = request.getfixturevalue("neo4j_server")
+    request.getfixturevalue("neo4j_store")  # empties the database
+    yield server.uri, {"NEO4J_USER": server.user, "NEO4J_PASSWORD": server.password}

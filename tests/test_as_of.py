@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,9 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner, Result
 
-from cli.main import app
+from tests.support.cli import run
 from tests.support.genealogy import genealogies, keys_of
-from tests.support.neo4j_server import Neo4jServer
 from tests.test_store_contract import LINES
 from tracegraph import queries
 from tracegraph.errors import BadInput, NotFound
@@ -294,24 +292,6 @@ def test_as_of_closures_stay_a_pruning_breadth_first_expand(
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-@pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def cli_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """(--db value, environment) for the CLI, on each store."""
-    if request.param == "embedded":
-        yield str(tmp_path / "cli.tgdb"), {}
-        return
-    server: Neo4jServer = request.getfixturevalue("neo4j_server")
-    request.getfixturevalue("neo4j_store")  # empties the database
-    yield server.uri, {"NEO4J_USER": server.user, "NEO4J_PASSWORD": server.password}
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    result = CliRunner().invoke(app, list(args), env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def test_cli_trace_as_of(tmp_path: Path, cli_db: tuple[str, dict[str, str]]) -> None:

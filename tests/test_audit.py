@@ -11,16 +11,15 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from cli.main import app
-from tests.support.neo4j_server import Neo4jServer
+from tests.support.cli import run
 from tests.test_store_contract import LINES
 from tracegraph.audit import history, identity, required_reason, verify
 from tracegraph.errors import BadInput, NotFound
@@ -484,24 +483,6 @@ def test_a_reason_is_required_only_where_the_site_says_so() -> None:
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-@pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def cli_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """(--db value, environment) for the CLI, on each store."""
-    if request.param == "embedded":
-        yield str(tmp_path / "cli.tgdb"), {}
-        return
-    server: Neo4jServer = request.getfixturevalue("neo4j_server")
-    request.getfixturevalue("neo4j_store")  # empties the database
-    yield server.uri, {"NEO4J_USER": server.user, "NEO4J_PASSWORD": server.password}
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    result = CliRunner().invoke(app, list(args), env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def cli_import(

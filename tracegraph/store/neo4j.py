@@ -247,7 +247,10 @@ class Neo4jStore(_GraphReads):
             return StoreUnavailable(f"{self.uri}: Neo4j is not reachable ({exc})")
         return StoreError(f"{self.uri}: Neo4j failed: {exc}")
 
-    def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
+    def _execute(
+        self, name: str, routing: RoutingControl, params: dict[str, Any]
+    ) -> list[neo4j.Record]:
+        """The one path of a named query outside a write transaction (auto-retried)."""
         query = queries.get(name)
         self._ensure_schema()
         try:
@@ -255,11 +258,14 @@ class Neo4jStore(_GraphReads):
                 Query(query.text, metadata={"query": name}),
                 params,
                 database_=self.database,
-                routing_=RoutingControl.READ,
+                routing_=routing,
             )
         except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
             raise self._fail(exc) from exc
         return records
+
+    def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
+        return self._execute(name, RoutingControl.READ, params)
 
     @staticmethod
     def _run(tx: neo4j.ManagedTransaction, name: str, **params: Any) -> list[neo4j.Record]:
@@ -473,18 +479,7 @@ class Neo4jStore(_GraphReads):
 
     def _write_one(self, name: str, **params: Any) -> list[neo4j.Record]:
         """One small write in its own auto-retried transaction (API keys)."""
-        query = queries.get(name)
-        self._ensure_schema()
-        try:
-            records, _, _ = self.driver.execute_query(
-                Query(query.text, metadata={"query": name}),
-                params,
-                database_=self.database,
-                routing_=RoutingControl.WRITE,
-            )
-        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
-            raise self._fail(exc) from exc
-        return records
+        return self._execute(name, RoutingControl.WRITE, params)
 
     def api_key_put(self, key: ApiKeyRecord) -> None:
         if any(k.id == key.id for k in self.api_keys()):
