@@ -101,6 +101,69 @@ def test_changed_values_update_and_keep_the_previous_version(store: GraphStore) 
     assert store.nodes(["MaterialLot:L-1"])["MaterialLot:L-1"].props["quantity"] == 80.0
 
 
+def test_instants_and_dates_read_back_exactly(store: GraphStore) -> None:
+    """Neo4j gets and gives temporal values as integers (the store rebuilds them): every
+    microsecond, instants before 1970 and dates must survive, on nodes and on edges, created
+    and updated."""
+    records = [
+        {"type": "Supplier", "id": "S-9", "name": "Old Co"},
+        {
+            "type": "Certificate",
+            "id": "C-9",
+            "kind": "ISO 13485",
+            "valid_from": "1969-12-31",
+            "valid_to": "2031-02-28",
+        },
+        {"type": "MaterialLot", "id": "L-9", "received_at": "1969-12-31T23:59:59.999999Z"},
+        {"type": "Equipment", "id": "EQ-9", "name": "Oven"},
+        {"type": "Batch", "id": "B-9", "started_at": "2026-03-01T08:00:00.000001Z"},
+        {"type": "CERTIFIES", "from": "Certificate:C-9", "to": "Supplier:S-9"},
+        {
+            "type": "PROCESSED",
+            "from": "Equipment:EQ-9",
+            "to": "Batch:B-9",
+            "at": "1901-06-30T12:34:56.5Z",
+        },
+    ]
+    load(store, records)
+    got = store.nodes(["Certificate:C-9", "MaterialLot:L-9", "Batch:B-9"])
+    assert got["Certificate:C-9"].props["valid_from"] == dt.date(1969, 12, 31)
+    assert got["Certificate:C-9"].props["valid_to"] == dt.date(2031, 2, 28)
+    assert got["MaterialLot:L-9"].props["received_at"] == dt.datetime(
+        1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC
+    )
+    assert got["Batch:B-9"].props["started_at"] == dt.datetime(
+        2026, 3, 1, 8, 0, 0, 1, tzinfo=dt.UTC
+    )
+    (edge,) = store.hop(["Batch:B-9"], [RelType.PROCESSED], Direction.up)
+    assert edge.props["at"] == dt.datetime(1901, 6, 30, 12, 34, 56, 500000, tzinfo=dt.UTC)
+    # An update of an edge between nodes that already exist, next to a new node's edge.
+    update = [
+        {
+            "type": "PROCESSED",
+            "from": "Equipment:EQ-9",
+            "to": "Batch:B-9",
+            "at": "1901-06-30T12:34:57Z",
+        },
+        {"type": "Batch", "id": "B-10", "started_at": "2026-03-02"},
+        {
+            "type": "PROCESSED",
+            "from": "Equipment:EQ-9",
+            "to": "Batch:B-10",
+            "at": "2026-03-02T00:00:00Z",
+        },
+    ]
+    report = load(store, update)
+    assert (report.summary.created, report.summary.updated) == (2, 1)
+    edges = store.hop(["Equipment:EQ-9"], [RelType.PROCESSED], Direction.down)
+    assert [(e.dst, e.props["at"]) for e in edges] == [
+        ("Batch:B-10", dt.datetime(2026, 3, 2, tzinfo=dt.UTC)),
+        ("Batch:B-9", dt.datetime(1901, 6, 30, 12, 34, 57, tzinfo=dt.UTC)),
+    ]
+    (record,) = store.versions(["PROCESSED:Equipment:EQ-9->Batch:B-9"])
+    assert [v.props["at"].microsecond for v in record.versions] == [500000, 0]
+
+
 def test_an_invalid_record_means_nothing_is_written(store: GraphStore) -> None:
     bad = [*LINES, {"type": "Batch", "id": "B-2", "started_at": "yesterday"}]
     with pytest.raises(InvalidImport) as info:

@@ -529,8 +529,16 @@ class Key:
             ) from None
 
 
+_ENTITY_TYPES: Final[Mapping[str, EntityType]] = {str(t): t for t in EntityType}
+
+
 def key_type(key: str) -> EntityType:
-    return EntityType(key.partition(":")[0])
+    """The entity type a key names (ValueError for none): a dict lookup, as it runs per node."""
+    kind = key.partition(":")[0]
+    try:
+        return _ENTITY_TYPES[kind]
+    except KeyError:
+        raise ValueError(f"{kind!r} is not a valid EntityType") from None
 
 
 # --------------------------------------------------------------------------- validated records

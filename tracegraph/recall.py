@@ -371,7 +371,9 @@ def recall(
     keys, seeding = seed(store, suspects, window)
     seed_keys = {s.key for s in seeding.seeds}
     affected = seed_keys | store.reach(seed_keys, GENEALOGY, Direction.down)
-    edges = store.edges_among(affected, GENEALOGY)
+    # The closure is closed downstream, so the edges leaving it are the edges among it: a hop
+    # reads them without testing every far end against the whole set.
+    edges = store.hop(affected, GENEALOGY, Direction.down)
     in_scope = {k for k in affected if key_type(k) in SECTIONS}
     devices = [k for k in in_scope if key_type(k) is E.Device]
     paths = reasons(seeding.seeds, edges, devices)
