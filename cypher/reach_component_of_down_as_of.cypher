@@ -15,4 +15,5 @@ CALL (s) {
   WHERE all(r IN rs WHERE r._c <= $as_of)
   RETURN DISTINCT x
 }
-RETURN collect(DISTINCT x.key) AS keys
+WITH DISTINCT x
+RETURN collect(x.key) AS keys

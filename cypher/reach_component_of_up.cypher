@@ -9,4 +9,5 @@ CALL (s) {
   MATCH (s)<-[:COMPONENT_OF*1..100]-(x)
   RETURN DISTINCT x
 }
-RETURN collect(DISTINCT x.key) AS keys
+WITH DISTINCT x
+RETURN collect(x.key) AS keys
