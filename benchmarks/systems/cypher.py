@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import neo4j
-from neo4j import Query, RoutingControl
 
 from tracegraph import queries
 from tracegraph.commoncause import CANDIDATE_TYPES, MIN_CASES, p_value
@@ -109,24 +108,16 @@ class CypherBaselines:
         return (set(records[0][0]) if records else set()), ms
 
     def transfer_floor(self, n: int) -> set[str]:
-        """``n`` distinct keys through the driver as one list, into a set (the store's path:
-        `execute_query` with READ routing)."""
-        records, _, _ = self.driver.execute_query(
-            Query(TRANSFER_FLOOR),
-            {"n": n, "prefix": "Device:D-"},
-            database_=self.database,
-            routing_=RoutingControl.READ,
-        )
+        """``n`` distinct keys through the driver as one list, into a set, by the store's read
+        path (one auto-commit query in a READ session)."""
+        with self._session() as session:
+            records = list(session.run(TRANSFER_FLOOR, n=n, prefix="Device:D-"))
         return set(records[0]["keys"])
 
     def transfer_rows(self, n: int) -> set[str]:
         """The same keys as ``n`` rows of one column each."""
-        records, _, _ = self.driver.execute_query(
-            Query(TRANSFER_ROWS),
-            {"n": n, "prefix": "Device:D-"},
-            database_=self.database,
-            routing_=RoutingControl.READ,
-        )
+        with self._session() as session:
+            records = list(session.run(TRANSFER_ROWS, n=n, prefix="Device:D-"))
         return {r["key"] for r in records}
 
     def common_cause(self, cases: Sequence[str], population: int) -> list[tuple[Any, ...]]:
