@@ -8,19 +8,31 @@ N, K cases, ``exposure`` draws): how likely it is that ``exposure`` devices pick
 from the population hold that many cases.
 
 The whole analysis is a fixed handful of store calls whatever the number of candidates: one
-``reach_each`` upstream for all the cases, one ``count_reach`` (or ``reach_each``) downstream
-for all the candidates, one ``nodes`` for the names of the ranked ones (docs/common-cause.md).
+``reach_each`` upstream for all the cases, one ``reach_each`` over the making edges for all the
+candidates, one ``reach_each`` downstream for the batches they reach, one ``nodes`` for the
+names of the ranked ones. The exposures are then counted here, sharing the work between
+candidates that reach the same batches (`exposures`; docs/common-cause.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from tracegraph.errors import BadInput, NotFound, StoreError
-from tracegraph.model import Direction, EntityType, Key, RelType, Severity, iso, key_type
+from tracegraph.model import (
+    MAKING,
+    Direction,
+    EntityType,
+    Key,
+    RelType,
+    Severity,
+    iso,
+    key_type,
+)
 from tracegraph.store.base import GraphStore, StoredEdge
 
 #: The upstream entity types that can be a common cause (PRODUCT.md §4).
@@ -109,12 +121,86 @@ class CommonCauseResult:
 
 def p_value(cases: int, exposure: int, population: int, total_cases: int) -> float:
     """P(X >= cases), X ~ Hypergeometric(population, total_cases, exposure), to P_DIGITS."""
+    return p_values([cases], [exposure], population, total_cases)[0]
+
+
+def p_values(
+    cases: Sequence[int], exposures: Sequence[int], population: int, total_cases: int
+) -> list[float]:
+    """`p_value` of each (cases, exposure) pair, in one vectorised call: the same values, as
+    scipy evaluates the same ufunc element by element."""
+    if not cases:
+        return []
     # scipy.stats takes most of a second to import: only the analysis pays for it, not every
     # start of the command line.
+    import numpy as np
     from scipy.stats import hypergeom
 
-    p = float(hypergeom.sf(cases - 1, population, total_cases, exposure))
-    return float(f"{min(max(p, 0.0), 1.0):.{P_DIGITS}g}")
+    sf = hypergeom.sf(
+        np.asarray(cases, dtype=np.int64) - 1,
+        population,
+        total_cases,
+        np.asarray(exposures, dtype=np.int64),
+    )
+    return [float(f"{p:.{P_DIGITS}g}") for p in np.clip(sf, 0.0, 1.0).tolist()]
+
+
+def exposures(
+    store: GraphStore, candidates: Sequence[str], members: Collection[str] | None = None
+) -> dict[str, int]:
+    """How many devices (of ``members``, if given) each candidate reaches downstream over the
+    genealogy: the same numbers as one closure per candidate, for three store calls.
+
+    In the genealogy a device is entered only from a batch (PRODUCED) or another device
+    (INSTALLED_IN), so the devices a candidate c reaches are those its batches B(c) reach,
+    where B(c) is c (if a batch) and the batches c reaches over MAKING edges alone: a walk over
+    lots and batches, a few per cent of the nodes. The device closure is then taken once per
+    distinct batch, not once per candidate, and split so that the union over B(c) is a count:
+    ``own(b)`` is devs(b) without the devices of the batches strictly downstream of b (those
+    b reaches and that do not reach b back). As B(c) is closed downstream, the union of devs(b)
+    over B(c) is the union of own(b) over B(c) (a device of b is in own(x) for x a most
+    downstream batch of B(c) that reaches it). Devices in one own(b) only, nearly all, are
+    counted; the few in several (installed into devices of another batch, or produced twice)
+    are unioned as sets.
+    """
+    making = store.reach_each(candidates, Direction.down, MAKING)
+    batches_of = {
+        c: {k for k in reached if key_type(k) is EntityType.Batch}
+        | ({c} if key_type(c) is EntityType.Batch else set())
+        for c, reached in making.items()
+    }
+    batches = sorted(set().union(*batches_of.values()))
+    devs: dict[str, set[str]] = {}
+    below: dict[str, set[str]] = {}
+    for batch, reached in store.reach_each(batches, Direction.down).items():
+        devs[batch] = {
+            k
+            for k in reached
+            if key_type(k) is EntityType.Device and (members is None or k in members)
+        }
+        below[batch] = {k for k in reached if key_type(k) is EntityType.Batch}
+    own = _own_devices(devs, below)
+    owners = Counter(d for mine in own.values() for d in mine)
+    private = {b: sum(1 for d in mine if owners[d] == 1) for b, mine in own.items()}
+    shared = {b: {d for d in mine if owners[d] > 1} for b, mine in own.items()}
+    out = {}
+    for c in candidates:
+        mine = batches_of.get(c, set())
+        common: set[str] = set().union(*(shared.get(b, ()) for b in mine))
+        out[c] = sum(private.get(b, 0) for b in mine) + len(common)
+    return out
+
+
+def _own_devices(
+    devs: Mapping[str, set[str]], below: Mapping[str, set[str]]
+) -> dict[str, set[str]]:
+    """Each batch's devices less those of the batches strictly downstream of it (a batch in
+    a CONSUMED_IN cycle keeps the cycle's devices: they are then shared, not lost)."""
+    own = {}
+    for batch, mine in devs.items():
+        strictly = [x for x in below[batch] if batch not in below.get(x, ())]
+        own[batch] = mine.difference(*(devs.get(x, ()) for x in strictly)) if strictly else mine
+    return own
 
 
 def _severity(value: str | None) -> str | None:
@@ -250,34 +336,35 @@ def common_cause(
     if not candidates:
         return result(len(reached_by), [])
 
-    # One query for every candidate's exposure.
-    if members is None:
-        exposure = store.count_reach(candidates, Direction.down, EntityType.Device)
-    else:
-        exposure = {
-            key: len(down & members)
-            for key, down in store.reach_each(candidates, Direction.down).items()
-        }
+    # Two queries for every candidate's exposure, whatever their number.
+    exposure = exposures(store, candidates, members)
 
     names = store.nodes(candidates)
-    total = len(cases)
-    ranking = []
+    hits = {key: tuple(sorted(reached_by[key])) for key in candidates}
     for key in candidates:
-        hits = tuple(sorted(reached_by[key]))
-        exposed = exposure.get(key, 0)
-        if exposed < len(hits):
+        if exposure[key] < len(hits[key]):
             # A case is downstream of everything upstream of it; a store that says otherwise
             # is damaged, and a p-value computed from it would be meaningless.
-            raise StoreError(f"{key}: reaches {len(hits)} cases but only {exposed} devices")
+            raise StoreError(
+                f"{key}: reaches {len(hits[key])} cases but only {exposure[key]} devices"
+            )
+    p = p_values(
+        [len(hits[key]) for key in candidates],
+        [exposure[key] for key in candidates],
+        population,
+        len(cases),
+    )
+    ranking = []
+    for key, p_key in zip(candidates, p, strict=True):
         props = names[key].props if key in names else {}
         name = props.get("name", props.get("title"))
         ranking.append(
             Hotspot(
                 key=key,
                 name=str(name) if name is not None else None,
-                case_devices=hits,
-                exposure=exposed,
-                p_value=p_value(len(hits), exposed, population, total),
+                case_devices=hits[key],
+                exposure=exposure[key],
+                p_value=p_key,
             )
         )
     ranking.sort(key=lambda h: (h.p_value, -h.cases, -h.rate, h.key))

@@ -113,6 +113,19 @@ GENEALOGY: Final[tuple[RelType, ...]] = tuple(r for r in RelType if FAMILY[r] is
 DESIGN: Final[tuple[RelType, ...]] = tuple(r for r in RelType if FAMILY[r] is Family.design)
 EVIDENCE: Final[tuple[RelType, ...]] = tuple(r for r in RelType if FAMILY[r] is Family.evidence)
 
+#: The genealogy edges that make a batch: everything upstream of PRODUCED. In the genealogy the
+#: only edge into a Device from anything else is PRODUCED (Batch → Device), so every device
+#: downstream of a lot, supplier, equipment, process or change order is downstream of a batch
+#: it reaches over these edges alone (common cause counts exposure that way).
+MAKING: Final[tuple[RelType, ...]] = (
+    R.SUPPLIED,
+    R.HAS_LOT,
+    R.CONSUMED_IN,
+    R.PROCESSED,
+    R.FOLLOWED,
+    R.IMPLEMENTED_IN,
+)
+
 ENDPOINTS: Final[Mapping[RelType, frozenset[tuple[EntityType, EntityType]]]] = {
     R.SUPPLIED: frozenset({(E.Supplier, E.MaterialLot)}),
     R.HAS_LOT: frozenset({(E.Material, E.MaterialLot)}),

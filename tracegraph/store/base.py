@@ -17,7 +17,16 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 from tracegraph.errors import BadInput
-from tracegraph.model import ENDPOINTS, Direction, Edge, EntityType, Node, RelType, iso
+from tracegraph.model import (
+    ENDPOINTS,
+    GENEALOGY,
+    Direction,
+    Edge,
+    EntityType,
+    Node,
+    RelType,
+    iso,
+)
 
 
 @dataclass(frozen=True)
@@ -417,8 +426,14 @@ class GraphStore(Protocol):
         """Edges of these types whose two ends are both in ``keys``, sorted."""
         ...
 
-    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
-        """Each seed's own genealogy closure (1..MAX_HOPS hops); unknown seeds are left out."""
+    def reach_each(
+        self,
+        seeds: Iterable[str],
+        direction: Direction,
+        rel_types: Sequence[RelType] = GENEALOGY,
+    ) -> dict[str, set[str]]:
+        """Each seed's own closure over ``rel_types`` (1..MAX_HOPS hops; the genealogy unless
+        told, or MAKING, each one query on Neo4j); unknown seeds are left out."""
         ...
 
     def count_reach(

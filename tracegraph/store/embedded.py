@@ -442,9 +442,15 @@ class EmbeddedStore:
         ]
         return sort_edges(found)
 
-    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
+    def reach_each(
+        self,
+        seeds: Iterable[str],
+        direction: Direction,
+        rel_types: Sequence[RelType] = GENEALOGY,
+    ) -> dict[str, set[str]]:
+        self._refresh()
         return {
-            s: self.reach([s], GENEALOGY, direction) for s in sorted(set(seeds)) if s in self.graph
+            s: self.reach([s], rel_types, direction) for s in sorted(set(seeds)) if s in self.graph
         }
 
     def count_reach(

@@ -23,6 +23,7 @@ from tracegraph import queries
 from tracegraph.errors import BadInput, StoreError, StoreUnavailable
 from tracegraph.model import (
     GENEALOGY,
+    MAKING,
     MAX_HOPS,
     TEMPORAL_FIELDS,
     Direction,
@@ -57,6 +58,13 @@ _META = ("key", "id", "_c", "_r", "_a", "_h")
 _REACH_FILES: Mapping[frozenset[RelType], str] = {
     frozenset(GENEALOGY): "reach_genealogy",
     frozenset({RelType.COMPONENT_OF}): "reach_component_of",
+}
+
+#: The same for `reach_each` (one closure per seed), per family and direction.
+_REACH_EACH_FILES: Mapping[tuple[frozenset[RelType], Direction], str] = {
+    (frozenset(GENEALOGY), Direction.down): "reach_each_genealogy_down",
+    (frozenset(GENEALOGY), Direction.up): "reach_each_genealogy_up",
+    (frozenset(MAKING), Direction.down): "reach_each_making_down",
 }
 
 
@@ -231,11 +239,21 @@ class _GraphReads:
         records = self._read("edges_among", keys=wanted, types=[str(t) for t in rel_types])
         return self._edges(records[0]["rows"] if records else [])
 
-    def reach_each(self, seeds: Iterable[str], direction: Direction) -> dict[str, set[str]]:
+    def reach_each(
+        self,
+        seeds: Iterable[str],
+        direction: Direction,
+        rel_types: Sequence[RelType] = GENEALOGY,
+    ) -> dict[str, set[str]]:
         wanted = sorted(set(seeds))
         if not wanted:
             return {}
-        records = self._read(f"reach_each_genealogy_{direction}", seeds=wanted)
+        name = _REACH_EACH_FILES.get((frozenset(rel_types), direction))
+        if name is None:
+            # A walk no analysis runs in bulk: one closure per seed.
+            known = self.existing(wanted)
+            return {s: self.reach([s], rel_types, direction) for s in wanted if s in known}
+        records = self._read(name, seeds=wanted)
         return {r["seed"]: set(r["keys"]) for r in records}
 
     def count_reach(

@@ -1,0 +1,260 @@
+"""Common cause counts exposure per batch (commoncause.exposures), not per candidate: the
+numbers must be those of one plain closure per candidate, whatever the data (devices installed
+into devices of other batches, devices produced twice, chains and cycles of batches)."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support.genealogy import genealogies, keys_of
+from tracegraph.commoncause import (
+    CANDIDATE_TYPES,
+    P_DIGITS,
+    exposures,
+    p_value,
+    p_values,
+)
+from tracegraph.importer import import_records, read_jsonl
+from tracegraph.model import (
+    ENDPOINTS,
+    GENEALOGY,
+    MAKING,
+    Direction,
+    EntityType,
+    RelType,
+    key_type,
+)
+from tracegraph.store.base import GraphStore, WriteRequest
+from tracegraph.store.embedded import EmbeddedStore
+from tracegraph.store.neo4j import Neo4jStore
+
+REQ = WriteRequest(actor="test", operation="import", reason="exposure test")
+E, R = EntityType, RelType
+
+
+def _load(store: GraphStore, records: list[dict[str, Any]]) -> None:
+    import_records(store, read_jsonl("exposure.jsonl", [orjson.dumps(r) for r in records]), REQ)
+
+
+def _edges(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [(r["type"], r["from"], r["to"]) for r in records if "from" in r]
+
+
+def _plain_exposure(records: list[dict[str, Any]], seed: str, members: set[str] | None) -> int:
+    """Devices downstream of the seed over genealogy edges: a BFS over the records."""
+    genealogy = {str(r) for r in GENEALOGY}
+    out: dict[str, list[str]] = {}
+    for rel, src, dst in _edges(records):
+        if rel in genealogy:
+            out.setdefault(src, []).append(dst)
+    seen: set[str] = set()
+    todo = [seed]
+    while todo:
+        for nxt in out.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return sum(1 for k in seen if key_type(k) is E.Device and (members is None or k in members))
+
+
+def _candidates(records: list[dict[str, Any]]) -> list[str]:
+    return sorted(k for k in keys_of(records) if key_type(k) in CANDIDATE_TYPES)
+
+
+@st.composite
+def making_genealogies(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Random genealogies (INSTALLED_IN, Batch → Batch chains and cycles, devices of two
+    batches) with processes and change orders on some batches: every candidate type."""
+    records = draw(genealogies())
+    batches = [k for k in keys_of(records) if key_type(k) is E.Batch]
+    records += [
+        {"type": "Process", "id": "PR0", "name": "SMT", "revision": "A"},
+        {"type": "ChangeOrder", "id": "CO0", "kind": "design", "status": "implemented"},
+    ]
+    for rel, src in (("FOLLOWED", "Process:PR0"), ("IMPLEMENTED_IN", "ChangeOrder:CO0")):
+        for batch in draw(st.lists(st.sampled_from(batches), unique=True, max_size=3)):
+            records.append({"type": rel, "from": src, "to": batch})
+    return records
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def test_making_is_the_genealogy_upstream_of_the_devices() -> None:
+    # The types at or after a device in the genealogy: a Device and what hangs off it.
+    after = {E.Device}
+    while True:
+        more = {b for r in GENEALOGY for a, b in ENDPOINTS[r] if a in after} - after
+        if not more:
+            break
+        after |= more
+    # MAKING is every genealogy edge that touches none of them...
+    assert set(MAKING) == {
+        r for r in GENEALOGY if all(a not in after and b not in after for a, b in ENDPOINTS[r])
+    }
+    # ...and the only way in from the making side is PRODUCED, from a batch.
+    into = {(r, a) for r in GENEALOGY for a, b in ENDPOINTS[r] if b in after and a not in after}
+    assert into == {(R.PRODUCED, E.Batch)}
+    # Every candidate type is on the making side.
+    assert not CANDIDATE_TYPES & after
+
+
+# --------------------------------------------------------------------------- on each store
+
+# Three generations of batches and serialised components installed across them:
+#
+#   S-1 ─ L-1 ─ B-SUB ─CONSUMED_IN─ B-MID ─CONSUMED_IN─ B-TOP
+#   B-SUB ─ D-S1 D-S2;  B-MID ─ D-M1;  B-TOP ─ D-T1 D-T2
+#   D-S1 ─INSTALLED_IN─ D-X1 (of B-OTHER);  D-X1 ─INSTALLED_IN─ D-T1
+#   D-T2 is produced by B-TOP and by B-OTHER (a data error the count must survive)
+#   B-C1 ⇄ B-C2 (a cycle) ─ D-C1 D-C2;  B-C2 ─CONSUMED_IN─ B-TOP
+#   EQ-1 processed B-MID and B-C1; S-2 ─ L-2 ─ B-OTHER and B-C1
+FIXED: list[dict[str, Any]] = [
+    {"type": "Supplier", "id": "S-1", "name": "One"},
+    {"type": "Supplier", "id": "S-2", "name": "Two"},
+    {"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-01"},
+    {"type": "MaterialLot", "id": "L-2", "received_at": "2026-01-01"},
+    {"type": "Equipment", "id": "EQ-1", "name": "Oven"},
+    *[
+        {"type": "Batch", "id": b, "started_at": "2026-01-02"}
+        for b in ("B-SUB", "B-MID", "B-TOP", "B-OTHER", "B-C1", "B-C2")
+    ],
+    *[
+        {"type": "Device", "id": d, "manufactured_at": "2026-01-03"}
+        for d in ("D-S1", "D-S2", "D-M1", "D-T1", "D-T2", "D-X1", "D-C1", "D-C2")
+    ],
+    *[
+        {"type": rel, "from": src, "to": dst}
+        for rel, src, dst in (
+            ("SUPPLIED", "Supplier:S-1", "MaterialLot:L-1"),
+            ("SUPPLIED", "Supplier:S-2", "MaterialLot:L-2"),
+            ("CONSUMED_IN", "MaterialLot:L-1", "Batch:B-SUB"),
+            ("CONSUMED_IN", "MaterialLot:L-2", "Batch:B-OTHER"),
+            ("CONSUMED_IN", "MaterialLot:L-2", "Batch:B-C1"),
+            ("CONSUMED_IN", "Batch:B-SUB", "Batch:B-MID"),
+            ("CONSUMED_IN", "Batch:B-MID", "Batch:B-TOP"),
+            ("CONSUMED_IN", "Batch:B-C1", "Batch:B-C2"),
+            ("CONSUMED_IN", "Batch:B-C2", "Batch:B-C1"),
+            ("CONSUMED_IN", "Batch:B-C2", "Batch:B-TOP"),
+            ("PROCESSED", "Equipment:EQ-1", "Batch:B-MID"),
+            ("PROCESSED", "Equipment:EQ-1", "Batch:B-C1"),
+            ("PRODUCED", "Batch:B-SUB", "Device:D-S1"),
+            ("PRODUCED", "Batch:B-SUB", "Device:D-S2"),
+            ("PRODUCED", "Batch:B-MID", "Device:D-M1"),
+            ("PRODUCED", "Batch:B-TOP", "Device:D-T1"),
+            ("PRODUCED", "Batch:B-TOP", "Device:D-T2"),
+            ("PRODUCED", "Batch:B-OTHER", "Device:D-T2"),
+            ("PRODUCED", "Batch:B-OTHER", "Device:D-X1"),
+            ("PRODUCED", "Batch:B-C1", "Device:D-C1"),
+            ("PRODUCED", "Batch:B-C2", "Device:D-C2"),
+            ("INSTALLED_IN", "Device:D-S1", "Device:D-X1"),
+            ("INSTALLED_IN", "Device:D-X1", "Device:D-T1"),
+        )
+    ],
+]
+for _r in FIXED:
+    if _r["type"] == "PROCESSED":
+        _r["at"] = "2026-01-02"
+
+
+def test_exposure_per_batch_equals_one_closure_per_candidate(store: GraphStore) -> None:
+    _load(store, FIXED)
+    candidates = _candidates(FIXED)
+    got = exposures(store, candidates)
+    assert got == store.count_reach(candidates, Direction.down, E.Device)
+    assert got == {c: _plain_exposure(FIXED, c, None) for c in candidates}
+    # Worked by hand: S-1 reaches B-SUB, B-MID, B-TOP: D-S1 D-S2 D-M1 D-T1 D-T2 and, through
+    # the installations, D-X1; EQ-1 adds the cycle's D-C1 D-C2 to B-MID's D-M1 D-T1 D-T2.
+    assert got["Supplier:S-1"] == 6
+    assert got["Equipment:EQ-1"] == 5
+    assert got["Batch:B-C2"] == got["Batch:B-C1"] == 4
+    members = {"Device:D-T2", "Device:D-X1", "Device:D-C1", "Device:D-S2"}
+    assert exposures(store, candidates, members) == {
+        c: _plain_exposure(FIXED, c, members) for c in candidates
+    }
+
+
+def test_exposure_of_an_unknown_or_idle_candidate_is_zero(store: GraphStore) -> None:
+    _load(store, FIXED)
+    _load(store, [{"type": "Supplier", "id": "S-idle", "name": "Idle"}])
+    assert exposures(store, ["Supplier:S-idle", "Supplier:nope"]) == {
+        "Supplier:S-idle": 0,
+        "Supplier:nope": 0,
+    }
+
+
+def test_reach_each_walks_the_making_edges_only(store: GraphStore) -> None:
+    _load(store, FIXED)
+    each = store.reach_each(["Supplier:S-1", "Equipment:EQ-1", "nope:x"], Direction.down, MAKING)
+    assert each == {
+        "Supplier:S-1": {"MaterialLot:L-1", "Batch:B-SUB", "Batch:B-MID", "Batch:B-TOP"},
+        "Equipment:EQ-1": {"Batch:B-MID", "Batch:B-TOP", "Batch:B-C1", "Batch:B-C2"},
+    }
+    # A family without a query of its own still answers, one closure per seed.
+    up = store.reach_each(["Device:D-T1"], Direction.up, [R.INSTALLED_IN])
+    assert up == {"Device:D-T1": {"Device:D-X1", "Device:D-S1"}}
+
+
+# --------------------------------------------------------------------------- random data
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(records=making_genealogies(), data=st.data())
+def test_exposure_equals_a_plain_count_on_random_genealogies(
+    fresh_neo4j: Callable[[], Neo4jStore], records: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    candidates = _candidates(records)
+    devices = sorted(k for k in keys_of(records) if key_type(k) is E.Device)
+    members = data.draw(st.none() | st.sets(st.sampled_from(devices)) if devices else st.none())
+    expected = {c: _plain_exposure(records, c, members) for c in candidates}
+    with tempfile.TemporaryDirectory() as tmp:
+        embedded = EmbeddedStore(Path(tmp) / "s.tgdb")
+        neo4j = fresh_neo4j()
+        for store in (embedded, neo4j):
+            _load(store, records)
+            assert exposures(store, candidates, members) == expected, store.kind
+            if members is None:
+                counted = store.count_reach(candidates, Direction.down, E.Device)
+                assert {c: counted.get(c, 0) for c in candidates} == expected, store.kind
+
+
+# --------------------------------------------------------------------------- p-values
+
+
+def _one_call(cases: int, exposure: int, population: int, total: int) -> float:
+    """The p-value as it was computed before: one scipy call per candidate."""
+    from scipy.stats import hypergeom
+
+    p = float(hypergeom.sf(cases - 1, population, total, exposure))
+    return float(f"{min(max(p, 0.0), 1.0):.{P_DIGITS}g}")
+
+
+def test_vectorised_p_values_equal_one_call_each() -> None:
+    rng = random.Random(7)
+    for population, total in ((40, 9), (10_000, 1_000), (250_000, 3)):
+        cases = [rng.randint(2, total) for _ in range(500)]
+        exposed = [rng.randint(c, population) for c in cases]
+        expected = [_one_call(c, e, population, total) for c, e in zip(cases, exposed, strict=True)]
+        assert p_values(cases, exposed, population, total) == expected
+        pairs = zip(cases, exposed, strict=True)
+        assert [p_value(c, e, population, total) for c, e in pairs] == expected
+    assert p_values([], [], 10, 2) == []
+
+
+@pytest.mark.parametrize("exposure", [2, 5, 40])
+def test_p_value_edges_stay_in_range(exposure: int) -> None:
+    (p,) = p_values([2], [exposure], 40, 9)
+    assert 0.0 <= p <= 1.0
