@@ -449,9 +449,33 @@ class EmbeddedStore:
         rel_types: Sequence[RelType] = GENEALOGY,
     ) -> dict[str, set[str]]:
         self._refresh()
-        return {
-            s: self.reach([s], rel_types, direction) for s in sorted(set(seeds)) if s in self.graph
-        }
+        types = frozenset(str(t) for t in rel_types)
+        # The graph's own adjacency dicts ({node: {neighbour: {type: data}}}): thousands of
+        # closures through networkx's views cost several times the walk itself.
+        adjacency: dict[str, dict[str, dict[str, Any]]] = vars(self.graph)[
+            "_succ" if direction is Direction.down else "_pred"
+        ]
+        out: dict[str, set[str]] = {}
+        for seed in sorted(set(seeds)):
+            if seed not in adjacency:
+                continue
+            seen: set[str] = set()
+            visited = {seed}
+            frontier = [seed]
+            for _ in range(MAX_HOPS):
+                level = []
+                for key in frontier:
+                    for other, by_type in adjacency[key].items():
+                        if other not in seen and not types.isdisjoint(by_type):
+                            seen.add(other)
+                            if other not in visited:
+                                visited.add(other)
+                                level.append(other)
+                if not level:
+                    break
+                frontier = level
+            out[seed] = seen
+        return out
 
     def count_reach(
         self, seeds: Iterable[str], direction: Direction, target: EntityType
