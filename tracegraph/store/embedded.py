@@ -14,6 +14,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,28 @@ def _key_from_json(raw: Mapping[str, Any]) -> ApiKeyRecord:
         created_at=_ts(raw["created_at"]),
         revoked_at=_ts(revoked) if revoked else None,
     )
+
+
+@dataclass
+class _Undo:
+    """What one write changed in the graph and the audit chain, to put back if it fails."""
+
+    audit_length: int
+    nodes: list[str] = field(default_factory=list)
+    edges: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (a record's attribute dict, what it held before)
+    data: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+    def rollback(self, graph: nx.MultiDiGraph[str], audit: list[AuditEntry]) -> None:
+        # Safe whether or not the write got to each change: a write may fail part way.
+        for src, dst, rel in self.edges:
+            if graph.has_edge(src, dst, key=rel):
+                graph.remove_edge(src, dst, key=rel)
+        graph.remove_nodes_from([key for key in self.nodes if key in graph])
+        for data, before in reversed(self.data):
+            data.clear()
+            data.update(before)
+        del audit[self.audit_length :]
 
 
 class EmbeddedStore:
@@ -224,9 +247,18 @@ class EmbeddedStore:
         def versions(h: Sequence[Version]) -> list[dict[str, Any]]:
             return [{"a": v.audit_seq, "r": v.recorded_at, "p": v.props} for v in h]
 
+        # Straight from the graph's dicts ({node: {neighbour: {type: data}}}); most records
+        # have no history, and an empty one is written as it is held (a tuple is a JSON list).
         nodes = [
-            {"key": k, "p": d["p"], "c": d["c"], "r": d["r"], "a": d["a"], "h": versions(d["h"])}
-            for k, d in self.graph.nodes(data=True)
+            {
+                "key": k,
+                "p": d["p"],
+                "c": d["c"],
+                "r": d["r"],
+                "a": d["a"],
+                "h": versions(d["h"]) if d["h"] else d["h"],
+            }
+            for k, d in vars(self.graph)["_node"].items()
         ]
         edges = [
             {
@@ -237,9 +269,11 @@ class EmbeddedStore:
                 "c": d["c"],
                 "r": d["r"],
                 "a": d["a"],
-                "h": versions(d["h"]),
+                "h": versions(d["h"]) if d["h"] else d["h"],
             }
-            for s, o, t, d in self.graph.edges(keys=True, data=True)
+            for s, targets in vars(self.graph)["_succ"].items()
+            for o, by_type in targets.items()
+            for t, d in by_type.items()
         ]
         return orjson.dumps(
             {
@@ -286,37 +320,47 @@ class EmbeddedStore:
         with self._locked():
             self._sweep()
             self._refresh()
-            snapshot = (self.graph.copy(), list(self.audit))
+            # What this write changes is noted as it goes and put back if it fails before its
+            # file is on disk: copying the whole graph first made every write, even one of a
+            # single record, cost as much as the store is large.
+            undo = _Undo(len(self.audit))
             try:
-                summary = self._apply(nodes, edges, request)
+                summary = self._apply(nodes, edges, request, undo)
                 if summary.created or summary.updated:
                     self._persist()
             except BaseException:
-                self.graph, self.audit = snapshot
+                undo.rollback(self.graph, self.audit)
                 raise
             return summary
 
     def _apply(
-        self, nodes: Sequence[Node], edges: Sequence[Edge], request: WriteRequest
+        self, nodes: Sequence[Node], edges: Sequence[Edge], request: WriteRequest, undo: _Undo
     ) -> WriteSummary:
         g = self.graph
+        # The graph's own dicts, not networkx's views: this runs once per imported record.
+        stored: dict[str, dict[str, Any]] = vars(g)["_node"]
+        succ: dict[str, dict[str, dict[str, dict[str, Any]]]] = vars(g)["_succ"]
         incoming = {n.key for n in nodes}
         for e in edges:
-            if not all(k in g or k in incoming for k in (e.src, e.dst)):
+            if (e.src not in stored and e.src not in incoming) or (
+                e.dst not in stored and e.dst not in incoming
+            ):
                 raise StoreError(f"{edge_ident(e)}: an endpoint is neither stored nor imported")
-        plan = plan_write(
-            nodes,
-            edges,
-            {n.key: g.nodes[n.key]["p"] for n in nodes if n.key in g},
-            {
-                e.ident: data["p"]
-                for e in edges
-                if (data := g.get_edge_data(e.src, e.dst, key=str(e.type))) is not None
-            },
-        )
+        node_props = {}
+        for n in nodes:
+            key = n.key
+            if (data := stored.get(key)) is not None:
+                node_props[key] = data["p"]
+        edge_props = {}
+        for e in edges:
+            if (data := succ.get(e.src, {}).get(e.dst, {}).get(e.type)) is not None:
+                edge_props[e.ident] = data["p"]
+        plan = plan_write(nodes, edges, node_props, edge_props)
         summary = plan.summary()
         if not plan.changes:
             return summary
+        undo.nodes = [n.key for n in plan.node_creates]
+        undo.edges = [(e.src, e.dst, str(e.type)) for e in plan.edge_creates]
         # Entries never go back in time, even if this writer's clock is behind the last one's.
         now = (
             max(dt.datetime.now(dt.UTC), self.audit[-1].at)
@@ -327,7 +371,8 @@ class EmbeddedStore:
         for node in plan.node_creates:
             g.add_node(node.key, p=dict(node.props), c=now, r=now, a=seq, h=())
         for node, before, after in plan.node_updates:
-            data = g.nodes[node.key]
+            data = stored[node.key]
+            undo.data.append((data, dict(data)))
             data["h"] = (*data["h"], Version(data["a"], data["r"], before))
             data.update(p=after, r=now, a=seq)
         for edge in plan.edge_creates:
@@ -342,7 +387,8 @@ class EmbeddedStore:
                 h=(),
             )
         for edge, before, after in plan.edge_updates:
-            data = g.get_edge_data(edge.src, edge.dst, key=str(edge.type))
+            data = succ[edge.src][edge.dst][edge.type]
+            undo.data.append((data, dict(data)))
             data["h"] = (*data["h"], Version(data["a"], data["r"], before))
             data.update(p=after, r=now, a=seq)
         prev = self.audit[-1].hash if self.audit else GENESIS
