@@ -30,7 +30,9 @@ from tracegraph.store.base import (
     GraphStore,
     WriteRequest,
     canonical,
+    change_row,
     changes_digest,
+    digest_rows,
     entry_hash,
 )
 from tracegraph.store.embedded import EmbeddedStore
@@ -149,8 +151,8 @@ def test_an_empty_store_verifies(store: GraphStore) -> None:
 
 
 def test_the_digest_is_the_canonical_array_of_changes_sorted_by_identity() -> None:
-    # changes_digest streams the rows; it must equal the one-shot encoding seal used to make,
-    # or every chain written before would fail verification.
+    # seal encodes all changes in one call and audit verify rebuilds the digest one record at
+    # a time (digest_rows): both must give these bytes, or every chain would fail verification.
     at = dt.datetime(2026, 1, 5, 10, tzinfo=dt.UTC)
     changes: list[Change] = [
         ("MaterialLot:L-1", "update", {"quantity": 1.0}, {"quantity": 2.0, "received_at": at}),
@@ -161,6 +163,8 @@ def test_the_digest_is_the_canonical_array_of_changes_sorted_by_identity() -> No
     one_shot = canonical(sorted([[i, op, b, dict(a)] for i, op, b, a in changes]))
     assert changes_digest(changes) == hashlib.sha256(one_shot).hexdigest()
     assert changes_digest(list(reversed(changes))) == changes_digest(changes)
+    rows = [(i, change_row(i, op, b, a)) for i, op, b, a in reversed(changes)]
+    assert digest_rows(rows) == changes_digest(changes)
 
 
 @pytest.mark.parametrize(

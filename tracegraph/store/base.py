@@ -256,7 +256,10 @@ def digest_rows(rows: Iterable[tuple[str, bytes]]) -> str:
 
 
 def changes_digest(changes: Iterable[Change]) -> str:
-    return digest_rows((i, change_row(i, op, b, a)) for i, op, b, a in changes)
+    """`digest_rows` of ``changes``, encoded in one call rather than one per change."""
+    ordered = sorted(changes, key=lambda c: c[0])
+    rows = [[i, op, None if b is None else dict(b), dict(a)] for i, op, b, a in ordered]
+    return hashlib.sha256(canonical(rows)).hexdigest()
 
 
 def merged(before: Mapping[str, Any] | None, incoming: Mapping[str, Any]) -> dict[str, Any]:
