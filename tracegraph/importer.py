@@ -8,9 +8,7 @@ are merged (a key given twice: later fields win) and written in one atomic store
 from __future__ import annotations
 
 import csv
-import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import orjson
 
 from tracegraph.errors import BadInput, InvalidImport
+from tracegraph.gcpause import cycles_collected_after
 from tracegraph.model import Edge, EntityType, Node, RecordError, RelType, parse_record
 from tracegraph.store.base import GraphStore, WriteRequest, WriteSummary
 
@@ -232,24 +231,6 @@ def refuse(errors: Sequence[str]) -> InvalidImport:
     )
 
 
-@contextmanager
-def _cycles_collected_after() -> Iterator[None]:
-    """Pause the cyclic garbage collector while an import runs.
-
-    An import builds hundreds of thousands of dicts and records that all live until it ends and
-    form no cycles, yet the collector walks them again and again as they pile up: a third of an
-    embedded import's time at 131k records. Reference counting frees everything as usual; only
-    the search for cycles waits until the import is over (and is left off if it already was).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def import_records(
     store: GraphStore,
     raws: Iterable[Raw],
@@ -257,7 +238,7 @@ def import_records(
     progress: Progress | None = None,
     name: str | None = None,
 ) -> ImportReport:
-    with _cycles_collected_after():
+    with cycles_collected_after():
         return _import_records(store, raws, request, progress, name)
 
 

@@ -22,6 +22,7 @@ import networkx as nx
 import orjson
 
 from tracegraph.errors import BadInput, StoreError, StoreUnavailable
+from tracegraph.gcpause import cycles_collected_after
 from tracegraph.model import (
     GENEALOGY,
     MAX_HOPS,
@@ -180,6 +181,10 @@ class EmbeddedStore:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def _load(self) -> None:
+        with cycles_collected_after():
+            self._load_file()
+
+    def _load_file(self) -> None:
         try:
             raw = self.path.read_bytes()
             stamp = self._file_stamp()
