@@ -22,6 +22,7 @@ from tracegraph.commoncause import (
     exposures,
     p_value,
     p_values,
+    upstream_of_each,
 )
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.model import (
@@ -183,6 +184,17 @@ def test_exposure_per_batch_equals_one_closure_per_candidate(store: GraphStore) 
     }
 
 
+def test_upstream_through_the_parents_equals_one_closure_per_case(store: GraphStore) -> None:
+    _load(store, FIXED)
+    devices = sorted(k for k in keys_of(FIXED) if key_type(k) is E.Device)
+    plain = {d: up for d, up in store.reach_each(devices, Direction.up).items() if up}
+    assert upstream_of_each(store, devices) == plain
+    # D-T1 has two parents (its batch, and D-X1 installed in it, which holds D-S1 of B-SUB).
+    assert {"Batch:B-TOP", "Device:D-X1", "Device:D-S1", "Batch:B-SUB", "Supplier:S-1"} <= plain[
+        "Device:D-T1"
+    ]
+
+
 def test_exposure_of_an_unknown_or_idle_candidate_is_zero(store: GraphStore) -> None:
     _load(store, FIXED)
     _load(store, [{"type": "Supplier", "id": "S-idle", "name": "Idle"}])
@@ -226,6 +238,8 @@ def test_exposure_equals_a_plain_count_on_random_genealogies(
         for store in (embedded, neo4j):
             _load(store, records)
             assert exposures(store, candidates, members) == expected, store.kind
+            plain = {d: up for d, up in store.reach_each(devices, Direction.up).items() if up}
+            assert upstream_of_each(store, devices) == plain, store.kind
             if members is None:
                 counted = store.count_reach(candidates, Direction.down, E.Device)
                 assert {c: counted.get(c, 0) for c in candidates} == expected, store.kind
