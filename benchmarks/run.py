@@ -419,6 +419,8 @@ def run_benchmark(
     probes = recall_probes(data, size.recall_targets, seed, log)
     cases = case_sets(data, size.cases, seed)
     changes = change_orders(data)
+    run.results["data"]["change_orders"] = len(changes)
+    changes = changes[: size.impact_changes]
     plan = Plan(size.budget_s, size.min_runs, size.max_runs, size.slow_s)
     run.results["plan"] = {
         "budget_s": plan.budget_s,
@@ -473,13 +475,14 @@ def run_benchmark(
                     neo, lambda: tg.recall_json(neo, [largest.suspect])
                 ),
                 "plans": profile.closure_plans(neo.driver, neo.database, [largest.suspect]),
-                "fetch_variants": profile.fetch_variants(
+            }
+            if size.fetch_variants:
+                run.results["profile"]["fetch_variants"] = profile.fetch_variants(
                     neo.driver,
                     neo.database,
                     [largest.suspect, *neo.reach([largest.suspect], GENEALOGY, Direction.down)],
                     [str(r) for r in GENEALOGY],
-                ),
-            }
+                )
             log("impact:")
             run.results["impact"] = [impact_probe(run, c, neo, emb, plan) for c in changes]
             log("common cause:")

@@ -34,6 +34,11 @@ class Size:
     #: The per-hop loop (one query per node) is not run on probes reaching more nodes than
     #: this (None: always run); at 1M devices it would take most of an hour by itself.
     per_hop_max_nodes: int | None = None
+    #: Change impact is measured for the first this many change orders (None: all of them).
+    impact_changes: int | None = None
+    #: Whether the profile of the largest recall also times its reads shaped otherwise (each
+    #: shape reads the whole closure again).
+    fetch_variants: bool = True
     #: (records per import, rows per UNWIND write batch) tried on the file's beginning.
     sweep: tuple[tuple[int, int], ...] = (
         (10_000, 5_000),
@@ -107,6 +112,10 @@ SIZES: dict[str, Size] = {
         max_runs=20,
         slow_s=30.0,
         per_hop_max_nodes=300_000,
+        # Each change order of the data reaches a large share of the 1M devices (minutes per
+        # run on Neo4j): two of them, one with devices on both sides of the change.
+        impact_changes=2,
+        fetch_variants=False,
         # Two configurations only: at S and M the best was always the largest chunk with the
         # large write batch, and every record of the sweep is time taken from the 30 minutes.
         sweep=((50_000, 20_000), (200_000, 20_000)),

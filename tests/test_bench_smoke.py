@@ -87,6 +87,7 @@ def test_the_report_names_every_target(tiny_run: Any, tmp_path: Path) -> None:
     assert {
         "recall server time / server floor",
         "recall end to end / (server floor + transfer floor)",
+        "closure through the Neo4j store / (server floor + transfer floor)",
         "PostgreSQL CTE / TraceGraph closure",
         "per-hop loop / TraceGraph closure",
         "import into Neo4j, records/s (wall)",
@@ -102,6 +103,10 @@ def test_the_report_names_every_target(tiny_run: Any, tmp_path: Path) -> None:
     assert text.count("<!-- bench:tiny:start -->") == 1
     assert "Hand-written analysis." in text
     assert "All systems' answers checked identical: **yes**" in text
+    # A size that measures fewer change orders than the data holds says so.
+    assert "(every change order of the data)" in table
+    trimmed = {**tiny_run, "impact": tiny_run["impact"][:1]}
+    assert "(the first 1 of the data's 5 change orders)" in report.markdown(trimmed)
 
 
 def test_answers_that_differ_are_reported_and_not_timed() -> None:
