@@ -1,8 +1,10 @@
 // name: node_keys_by_prefix_as_of
 // mode: read
-// params: prefix: str ("Type:"), as_of: datetime
-// returns: key: str, sorted — the keys of one type that existed at as_of
+// params: after: str (the prefix "Type:" for the first page, else the page's last key), before: str ("Type;", just past the prefix), limit: int, as_of: datetime
+// returns: keys: list[str] — as node_keys_by_prefix, of the keys of one type that existed at as_of
 MATCH (n:Node)
-WHERE n.key STARTS WITH $prefix AND n._c <= $as_of
-RETURN n.key AS key
+WHERE n.key > $after AND n.key < $before AND n._c <= $as_of
+WITH n.key AS key
 ORDER BY key
+LIMIT $limit
+RETURN collect(key) AS keys

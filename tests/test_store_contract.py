@@ -289,3 +289,20 @@ def test_reach_each_and_count_reach_answer_per_seed(store: GraphStore) -> None:
         ["MaterialLot:L-1", "Batch:B-1", "Customer:C-1"], Direction.down, EntityType.Device
     )
     assert counts == {"MaterialLot:L-1": 2, "Batch:B-1": 2, "Customer:C-1": 0}
+
+
+@pytest.mark.parametrize("devices", [6, 7])  # a last page that is full, and one that is not
+def test_keys_of_a_type_come_back_whole_and_in_order_across_pages(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch, devices: int
+) -> None:
+    from tracegraph.store.neo4j import Neo4jStore
+
+    monkeypatch.setattr(Neo4jStore, "_PAGE_KEYS", 3)
+    ids = [f"X-{i}" for i in range(devices)] + ["X-10", "X-2a"]  # "X-10" sorts before "X-2"
+    made = "2026-01-03"
+    load(store, [*LINES, *({"type": "Device", "id": i, "manufactured_at": made} for i in ids)])
+    expected = sorted({f"Device:{i}" for i in [*ids, "D-1", "D-2"]})
+    assert store.keys_of_type(EntityType.Device) == expected
+    now = dt.datetime.now(dt.UTC)
+    assert store.at(now).keys_of_type(EntityType.Device) == expected
+    assert store.keys_of_type(EntityType.Inspection) == []

@@ -164,8 +164,23 @@ class _GraphReads:
         wanted = sorted(set(keys))
         return {r["key"] for r in self._read("node_existing", keys=wanted)} if wanted else set()
 
+    #: Keys per page of `keys_of_type`: bounds the size of one record.
+    _PAGE_KEYS = 100_000
+
     def keys_of_type(self, type_: EntityType) -> list[str]:
-        return [r["key"] for r in self._read("node_keys_by_prefix", prefix=f"{type_}:")]
+        # Keys are "Type:id" with a non-empty id: all of one type lie strictly between
+        # "Type:" and "Type;" (";" follows ":"), and each page seeks from the last key read.
+        keys: list[str] = []
+        after, before = f"{type_}:", f"{type_};"
+        while True:
+            records = self._read(
+                "node_keys_by_prefix", after=after, before=before, limit=self._PAGE_KEYS
+            )
+            page: list[str] = records[0]["keys"] if records else []
+            keys.extend(page)
+            if len(page) < self._PAGE_KEYS:
+                return keys
+            after = page[-1]
 
     #: Keys per round trip for reads that answer one list: bounds the size of one record.
     _CHUNK = 20_000
