@@ -29,6 +29,7 @@ from tracegraph.model import (
     ENDPOINTS,
     GENEALOGY,
     MAKING,
+    OUTPUT,
     Direction,
     EntityType,
     RelType,
@@ -107,6 +108,24 @@ def test_making_is_the_genealogy_upstream_of_the_devices() -> None:
     assert into == {(R.PRODUCED, E.Batch)}
     # Every candidate type is on the making side.
     assert not CANDIDATE_TYPES & after
+
+
+def test_output_edges_reach_the_batches_and_devices_of_a_batch_closure() -> None:
+    # The types a batch's genealogy closure can hold.
+    reached = {E.Batch}
+    while True:
+        more = {b for r in GENEALOGY for a, b in ENDPOINTS[r] if a in reached} - reached
+        if not more:
+            break
+        reached |= more
+    inside = {E.Batch, E.Device}
+    # OUTPUT is every genealogy edge from a batch or device to a batch or device...
+    assert set(OUTPUT) == {
+        r for r in GENEALOGY if any(a in inside and b in inside for a, b in ENDPOINTS[r])
+    }
+    # ...and nothing else the closure holds leads back to a batch or a device.
+    rest = reached - inside
+    assert not [(r, a, b) for r in GENEALOGY for a, b in ENDPOINTS[r] if a in rest and b in inside]
 
 
 # --------------------------------------------------------------------------- on each store

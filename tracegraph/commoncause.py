@@ -9,9 +9,9 @@ from the population hold that many cases.
 
 The whole analysis is a fixed handful of store calls whatever the number of candidates: one
 ``hop`` to the cases' parents and one ``reach_each`` upstream from them (`upstream_of_each`),
-one ``reach_each`` over the making edges for all the
-candidates, one ``reach_each`` downstream for the batches they reach, one ``nodes`` for the
-names of the ranked ones. The exposures are then counted here, sharing the work between
+one ``reach_each`` over the making edges for all the candidates, one ``reach_each``
+downstream over the OUTPUT edges for the batches they reach, one ``nodes`` for the names of
+the ranked ones. The exposures are then counted here, sharing the work between
 candidates that reach the same batches (`exposures`; docs/common-cause.md).
 """
 
@@ -27,6 +27,7 @@ from tracegraph.errors import BadInput, NotFound, StoreError
 from tracegraph.model import (
     GENEALOGY,
     MAKING,
+    OUTPUT,
     Direction,
     EntityType,
     Key,
@@ -195,7 +196,7 @@ def exposures(
     batches = sorted(set().union(*batches_of.values()))
     devs: dict[str, set[str]] = {}
     below: dict[str, set[str]] = {}
-    for batch, reached in store.reach_each(batches, Direction.down).items():
+    for batch, reached in store.reach_each(batches, Direction.down, OUTPUT).items():
         devs[batch] = {
             k
             for k in reached

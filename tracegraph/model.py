@@ -126,6 +126,13 @@ MAKING: Final[tuple[RelType, ...]] = (
     R.IMPLEMENTED_IN,
 )
 
+#: The genealogy edges from a batch to the batches and devices it ends up in: consumed into
+#: other batches, producing devices, installed into devices. A batch's genealogy closure holds
+#: the same batches and devices over these alone (the other edges lead to shipments,
+#: customers, service events and complaints, and none of those leads back to a device), so
+#: common cause walks these to count devices without reading all the rest.
+OUTPUT: Final[tuple[RelType, ...]] = (R.CONSUMED_IN, R.PRODUCED, R.INSTALLED_IN)
+
 ENDPOINTS: Final[Mapping[RelType, frozenset[tuple[EntityType, EntityType]]]] = {
     R.SUPPLIED: frozenset({(E.Supplier, E.MaterialLot)}),
     R.HAS_LOT: frozenset({(E.Material, E.MaterialLot)}),

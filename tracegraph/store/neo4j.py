@@ -25,6 +25,7 @@ from tracegraph.model import (
     GENEALOGY,
     MAKING,
     MAX_HOPS,
+    OUTPUT,
     TEMPORAL_FIELDS,
     Direction,
     Edge,
@@ -65,6 +66,7 @@ _REACH_EACH_FILES: Mapping[tuple[frozenset[RelType], Direction], str] = {
     (frozenset(GENEALOGY), Direction.down): "reach_each_genealogy_down",
     (frozenset(GENEALOGY), Direction.up): "reach_each_genealogy_up",
     (frozenset(MAKING), Direction.down): "reach_each_making_down",
+    (frozenset(OUTPUT), Direction.down): "reach_each_output_down",
 }
 
 

@@ -1,0 +1,15 @@
+// name: reach_each_output_down_as_of
+// mode: read
+// params: seeds: list[str], as_of: datetime
+// returns: seed: str, keys: list[str] — each seed's own downstream closure over the output edges that existed at as_of
+// One breadth-first, pruning expand per seed (a subquery per row), in one round trip.
+UNWIND $seeds AS seed
+MATCH (s:Node {key: seed})
+USING INDEX s:Node(key)
+WHERE s._c <= $as_of
+CALL (s) {
+  MATCH (s)-[rs:CONSUMED_IN|PRODUCED|INSTALLED_IN*1..100]->(x:Node)
+  WHERE all(r IN rs WHERE r._c <= $as_of)
+  RETURN collect(DISTINCT x.key) AS keys
+}
+RETURN seed, keys
