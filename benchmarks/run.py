@@ -467,7 +467,9 @@ def run_benchmark(
             run.results["recall"] = [
                 recall_probe(run, p, data, neo, emb, cypher, pg, csr, plan) for p in probes
             ]
-            largest = max(probes, key=lambda p: p.devices)
+            cap = size.profile_max_devices
+            within = [p for p in probes if cap is None or p.devices <= cap]
+            largest = max(within or probes, key=lambda p: p.devices)
             log(f"  profile of recall {largest.suspect} ({largest.devices:,} devices)")
             run.results["profile"] = {
                 "recall_probe": largest.suspect,
