@@ -338,8 +338,20 @@ class Tab:
         self.page.goto(f"{self.base}/{route}")
         self.ready(ready)
 
+    #: The render stamp (`data-rendered`) of the last render `ready` saw.
+    seen: str = ""
+
     def ready(self, view: str) -> None:
-        self.page.wait_for_selector(f"#view[data-ready='{view}']")
+        """Wait until a render newer than the last one seen shows ``view``: after a click that
+        changes the hash, the render before it still says ready until the hashchange runs."""
+        self.page.wait_for_function(
+            """([view, seen]) => {
+                const host = document.querySelector("#view");
+                return host?.dataset.ready === view && host.dataset.rendered !== seen;
+            }""",
+            arg=[view, self.seen],
+        )
+        self.seen = self.page.eval_on_selector("#view", "h => h.dataset.rendered")
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"

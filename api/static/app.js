@@ -862,6 +862,12 @@
     return { name: parts[0] || "hotspots", parts: parts.slice(1), params: new URLSearchParams(query || "") };
   }
 
+  // Each render's stamp (this document's id and a count), set with data-ready: a client that
+  // changed the hash can wait for the render that follows, not the one before it.
+  const DOCUMENT_ID = Math.random().toString(36).slice(2);
+  let renders = 0;
+  const rendered = () => { host.dataset.rendered = `${DOCUMENT_ID}:${++renders}`; };
+
   async function route() {
     if (!sessionStorage.getItem(KEY_STORE)) {
       askForKey();
@@ -890,11 +896,13 @@
       if (current !== page) return;
       document.title = `TraceGraph · ${name === "hotspots" ? "Risk hotspots" : human(name)}`;
       host.dataset.ready = name;
+      rendered();
     } catch (err) {
       if (current !== page) return;
       clear(page);
       showError(err, page);
       host.dataset.ready = "error";
+      rendered();
     }
   }
 
