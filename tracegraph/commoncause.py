@@ -131,7 +131,9 @@ def p_values(
     cases: Sequence[int], exposures: Sequence[int], population: int, total_cases: int
 ) -> list[float]:
     """`p_value` of each (cases, exposure) pair, in one vectorised call: the same values, as
-    scipy evaluates the same ufunc element by element."""
+    scipy evaluates the same ufunc element by element. Each distinct pair is evaluated once:
+    scipy's hypergeometric tail costs ~0.2 ms an element, and candidates that reach the same
+    batches share their pair (25,449 candidates, 4,336 pairs at 100k devices)."""
     if not cases:
         return []
     # scipy.stats takes most of a second to import: only the analysis pays for it, not every
@@ -139,12 +141,11 @@ def p_values(
     import numpy as np
     from scipy.stats import hypergeom
 
-    sf = hypergeom.sf(
-        np.asarray(cases, dtype=np.int64) - 1,
-        population,
-        total_cases,
-        np.asarray(exposures, dtype=np.int64),
+    pairs = np.stack(
+        [np.asarray(cases, dtype=np.int64) - 1, np.asarray(exposures, dtype=np.int64)], axis=1
     )
+    distinct, where = np.unique(pairs, axis=0, return_inverse=True)
+    sf = hypergeom.sf(distinct[:, 0], population, total_cases, distinct[:, 1])[where.reshape(-1)]
     return [float(f"{p:.{P_DIGITS}g}") for p in np.clip(sf, 0.0, 1.0).tolist()]
 
 
