@@ -1,15 +1,16 @@
 // name: reach_each_output_down
 // mode: read
 // params: seeds: list[str]
-// returns: seed: str, keys: list[str] — each seed's own downstream closure over the output edges (batches consumed into batches, devices produced, devices installed into devices)
+// returns: seed: str, keys: list[str] — each seed's own downstream closure over the output edges (devices produced, devices installed into devices)
 // One breadth-first, pruning expand per seed (a subquery per row), in one round trip: from a
-// batch, the batches and devices of its genealogy closure without its shipments, customers,
-// service events and complaints (the other half of a common-cause exposure).
+// batch, the devices it made, without the batches it is consumed into and the shipments,
+// customers, service events and complaints after them (the other half of a common-cause
+// exposure).
 UNWIND $seeds AS seed
 MATCH (s:Node {key: seed})
 USING INDEX s:Node(key)
 CALL (s) {
-  MATCH (s)-[:CONSUMED_IN|PRODUCED|INSTALLED_IN*1..100]->(x:Node)
+  MATCH (s)-[:PRODUCED|INSTALLED_IN*1..100]->(x:Node)
   RETURN collect(DISTINCT x.key) AS keys
 }
 RETURN seed, keys

@@ -8,7 +8,7 @@ MATCH (s:Node {key: seed})
 USING INDEX s:Node(key)
 WHERE s._c <= $as_of
 CALL (s) {
-  MATCH (s)-[rs:CONSUMED_IN|PRODUCED|INSTALLED_IN*1..100]->(x:Node)
+  MATCH (s)-[rs:PRODUCED|INSTALLED_IN*1..100]->(x:Node)
   WHERE all(r IN rs WHERE r._c <= $as_of)
   RETURN collect(DISTINCT x.key) AS keys
 }

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -174,19 +174,17 @@ def exposures(
     store: GraphStore, candidates: Sequence[str], members: Collection[str] | None = None
 ) -> dict[str, int]:
     """How many devices (of ``members``, if given) each candidate reaches downstream over the
-    genealogy: the same numbers as one closure per candidate, for three store calls.
+    genealogy: the same numbers as one closure per candidate, for two store calls.
 
     In the genealogy a device is entered only from a batch (PRODUCED) or another device
-    (INSTALLED_IN), so the devices a candidate c reaches are those its batches B(c) reach,
-    where B(c) is c (if a batch) and the batches c reaches over MAKING edges alone: a walk over
-    lots and batches, a few per cent of the nodes. The device closure is then taken once per
-    distinct batch, not once per candidate, and split so that the union over B(c) is a count:
-    ``own(b)`` is devs(b) without the devices of the batches strictly downstream of b (those
-    b reaches and that do not reach b back). As B(c) is closed downstream, the union of devs(b)
-    over B(c) is the union of own(b) over B(c) (a device of b is in own(x) for x a most
-    downstream batch of B(c) that reaches it). Devices in one own(b) only, nearly all, are
-    counted; the few in several (installed into devices of another batch, or produced twice)
-    are unioned as sets.
+    (INSTALLED_IN), and no path from a candidate to a batch runs through a device. So the
+    devices a candidate c reaches are ``made(b)`` for the batches b in B(c), where B(c) is c
+    (if a batch) and the batches c reaches over MAKING edges alone (a walk over lots and
+    batches, a few per cent of the nodes), and made(b) is what b reaches over OUTPUT edges:
+    the devices it produced and those they are installed in, each device under the one batch
+    that produced it in nearly all data. made(b) is read once per distinct batch. A device in
+    one made(b) only is counted as a number; the few in several (installed into a device of
+    another batch, or produced twice) are unioned as sets.
     """
     making = store.reach_each(candidates, Direction.down, MAKING)
     batches_of = {
@@ -195,37 +193,19 @@ def exposures(
         for c, reached in making.items()
     }
     batches = sorted(set().union(*batches_of.values()))
-    devs: dict[str, set[str]] = {}
-    below: dict[str, set[str]] = {}
-    for batch, reached in store.reach_each(batches, Direction.down, OUTPUT).items():
-        devs[batch] = {
-            k
-            for k in reached
-            if key_type(k) is EntityType.Device and (members is None or k in members)
-        }
-        below[batch] = {k for k in reached if key_type(k) is EntityType.Batch}
-    own = _own_devices(devs, below)
-    owners = Counter(d for mine in own.values() for d in mine)
-    private = {b: sum(1 for d in mine if owners[d] == 1) for b, mine in own.items()}
-    shared = {b: {d for d in mine if owners[d] > 1} for b, mine in own.items()}
+    made = {
+        batch: reached if members is None else reached.intersection(members)
+        for batch, reached in store.reach_each(batches, Direction.down, OUTPUT).items()
+    }
+    owners = Counter(d for mine in made.values() for d in mine)
+    private = {b: sum(1 for d in mine if owners[d] == 1) for b, mine in made.items()}
+    shared = {b: {d for d in mine if owners[d] > 1} for b, mine in made.items()}
     out = {}
     for c in candidates:
         mine = batches_of.get(c, set())
         common: set[str] = set().union(*(shared.get(b, ()) for b in mine))
         out[c] = sum(private.get(b, 0) for b in mine) + len(common)
     return out
-
-
-def _own_devices(
-    devs: Mapping[str, set[str]], below: Mapping[str, set[str]]
-) -> dict[str, set[str]]:
-    """Each batch's devices less those of the batches strictly downstream of it (a batch in
-    a CONSUMED_IN cycle keeps the cycle's devices: they are then shared, not lost)."""
-    own = {}
-    for batch, mine in devs.items():
-        strictly = [x for x in below[batch] if batch not in below.get(x, ())]
-        own[batch] = mine.difference(*(devs.get(x, ()) for x in strictly)) if strictly else mine
-    return own
 
 
 def _severity(value: str | None) -> str | None:

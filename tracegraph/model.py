@@ -126,12 +126,10 @@ MAKING: Final[tuple[RelType, ...]] = (
     R.IMPLEMENTED_IN,
 )
 
-#: The genealogy edges from a batch to the batches and devices it ends up in: consumed into
-#: other batches, producing devices, installed into devices. A batch's genealogy closure holds
-#: the same batches and devices over these alone (the other edges lead to shipments,
-#: customers, service events and complaints, and none of those leads back to a device), so
-#: common cause walks these to count devices without reading all the rest.
-OUTPUT: Final[tuple[RelType, ...]] = (R.CONSUMED_IN, R.PRODUCED, R.INSTALLED_IN)
+#: The genealogy edges into a device: from the batch that produced it, and from the devices
+#: installed in it. From a batch they reach the devices it made, as they are delivered (common
+#: cause counts a candidate's devices as those its batches made).
+OUTPUT: Final[tuple[RelType, ...]] = (R.PRODUCED, R.INSTALLED_IN)
 
 ENDPOINTS: Final[Mapping[RelType, frozenset[tuple[EntityType, EntityType]]]] = {
     R.SUPPLIED: frozenset({(E.Supplier, E.MaterialLot)}),
