@@ -83,9 +83,9 @@ def reset_neo4j(store: Neo4jStore) -> None:
 
 def ready_neo4j(store: Neo4jStore) -> None:
     """Create the store's schema now, wait until every index is online and forget every cached
-    plan, so that each configuration of the import sweep starts from the same state. (It does
-    not make imports deterministic: see BENCHMARKS.md on the plan `edge_get` gets on an empty
-    database.)"""
+    plan, so that each configuration of the import sweep starts from the same state. (The
+    write path's `edge_get` is planned afresh on every run anyway: see its query file on the
+    plan it once kept from an empty database.)"""
     store._ensure_schema()
     driver, database = store.driver, store.database
     driver.execute_query("CALL db.awaitIndexes(600)", database_=database)
