@@ -204,9 +204,12 @@ def _random_answers(store: GraphStore, starts: list[str]) -> dict[str, Any]:
         for direction in Direction:
             out[f"trace {start} {direction}"] = trace(store, start, direction).as_json()
     out["reach"] = sorted(store.reach(starts, GENEALOGY, Direction.down, 2))
+    for direction in Direction:
+        out[f"links {direction}"] = sorted(store.links(starts, GENEALOGY, direction))
     out["nodes"] = {k: n.as_json() for k, n in sorted(store.nodes(starts).items())}
     out["each"] = {k: sorted(v) for k, v in store.reach_each(starts, Direction.down).items()}
     out["count"] = store.count_reach(starts, Direction.up, EntityType.Batch)
+    out["output"] = {k: (v.sole, sorted(v.shared)) for k, v in store.output_each(starts).items()}
     out["batches"] = store.keys_of_type(EntityType.Batch)
     return out
 

@@ -193,6 +193,25 @@ def test_exposure_per_batch_equals_one_closure_per_candidate(store: GraphStore) 
     }
 
 
+def test_output_each_counts_the_devices_only_one_batch_reaches(store: GraphStore) -> None:
+    _load(store, FIXED)
+    batches = [k for k in keys_of(FIXED) if key_type(k) is E.Batch]
+    made = store.output_each([*batches, "Batch:nope"])
+    whole = store.reach_each(batches, Direction.down, OUTPUT)
+    assert made.keys() == whole.keys() == set(batches)
+    for batch, out in made.items():
+        assert out.shared <= whole[batch]
+        assert out.sole + len(out.shared) == len(whole[batch]), batch
+    # By hand: D-T2 has two producers, D-X1 and D-T1 have installed components; the rest
+    # have one way in.
+    assert made["Batch:B-TOP"].sole == 0
+    assert made["Batch:B-TOP"].shared == {"Device:D-T1", "Device:D-T2"}
+    assert made["Batch:B-SUB"].sole == 2  # D-S1, D-S2; D-X1 and D-T1 are shared
+    assert made["Batch:B-SUB"].shared == {"Device:D-X1", "Device:D-T1"}
+    assert (made["Batch:B-C1"].sole, made["Batch:B-C1"].shared) == (1, frozenset())
+    assert store.output_each([]) == {}
+
+
 def test_upstream_through_the_parents_equals_one_closure_per_case(store: GraphStore) -> None:
     _load(store, FIXED)
     devices = sorted(k for k in keys_of(FIXED) if key_type(k) is E.Device)

@@ -102,11 +102,12 @@ def test_changed_values_update_and_keep_the_previous_version(store: GraphStore) 
 
 
 def test_instants_and_dates_read_back_exactly(store: GraphStore) -> None:
-    """Neo4j gets and gives temporal values as integers (the store rebuilds them): every
-    microsecond, instants before 1970 and dates must survive, on nodes and on edges, created
-    and updated."""
+    """Neo4j gets temporal values as integers and gives them as text (the store rebuilds them
+    from the model's temporal fields): every microsecond, instants before 1970 and dates must
+    survive, on nodes and on edges, created and updated; text that looks like a time but is in
+    a field that is not one stays text."""
     records = [
-        {"type": "Supplier", "id": "S-9", "name": "Old Co"},
+        {"type": "Supplier", "id": "S-9", "name": "1969-12-31T23:59:59Z"},
         {
             "type": "Certificate",
             "id": "C-9",
@@ -126,7 +127,8 @@ def test_instants_and_dates_read_back_exactly(store: GraphStore) -> None:
         },
     ]
     load(store, records)
-    got = store.nodes(["Certificate:C-9", "MaterialLot:L-9", "Batch:B-9"])
+    got = store.nodes(["Certificate:C-9", "MaterialLot:L-9", "Batch:B-9", "Supplier:S-9"])
+    assert got["Supplier:S-9"].props["name"] == "1969-12-31T23:59:59Z"
     assert got["Certificate:C-9"].props["valid_from"] == dt.date(1969, 12, 31)
     assert got["Certificate:C-9"].props["valid_to"] == dt.date(2031, 2, 28)
     assert got["MaterialLot:L-9"].props["received_at"] == dt.datetime(
@@ -198,6 +200,28 @@ def test_hop_reach_and_edges_among(store: GraphStore) -> None:
     assert [(e.type, e.src, e.props["at"]) for e in up] == [
         (RelType.PROCESSED, "Equipment:EQ-1", dt.datetime(2026, 1, 8, 10, tzinfo=dt.UTC))
     ]
+    # links: the same edges as hop, without their properties, in any order.
+    for keys, direction in [
+        (["MaterialLot:L-1", "MaterialLot:L-2", "Batch:B-1", "Device:D-1"], Direction.down),
+        (["Batch:B-1", "Batch:SUB-1", "Device:D-2", "Customer:C-1"], Direction.up),
+        (["Supplier:S-1", "no such key"], Direction.down),
+    ]:
+        hopped = store.hop(keys, GENEALOGY, direction)
+        assert hopped
+        assert sorted(store.links(keys, GENEALOGY, direction)) == sorted(
+            (e.type, e.src, e.dst) for e in hopped
+        )
+    assert store.links(["Batch:B-1"], [RelType.PRODUCED], Direction.down) in (
+        [
+            (RelType.PRODUCED, "Batch:B-1", "Device:D-1"),
+            (RelType.PRODUCED, "Batch:B-1", "Device:D-2"),
+        ],
+        [
+            (RelType.PRODUCED, "Batch:B-1", "Device:D-2"),
+            (RelType.PRODUCED, "Batch:B-1", "Device:D-1"),
+        ],
+    )
+    assert store.links([], GENEALOGY, Direction.down) == []
     assert store.reach(["MaterialLot:L-1"], GENEALOGY, Direction.down) == {
         "Batch:SUB-1",
         "Batch:B-1",
@@ -306,3 +330,19 @@ def test_keys_of_a_type_come_back_whole_and_in_order_across_pages(
     now = dt.datetime.now(dt.UTC)
     assert store.at(now).keys_of_type(EntityType.Device) == expected
     assert store.keys_of_type(EntityType.Inspection) == []
+
+
+def test_neo4j_reads_a_time_written_with_a_named_zone_as_the_same_instant_in_utc(
+    neo4j_store: Any,
+) -> None:
+    """Another writer may store a zoned time with a zone name (Neo4j prints it after the
+    offset, in brackets): the store still answers the instant, in UTC."""
+    load(neo4j_store)
+    neo4j_store.driver.execute_query(
+        "MATCH (n:Node {key: 'MaterialLot:L-1'}) "
+        "SET n.received_at = datetime('2026-01-05T10:00:00.25+01:00[Europe/Berlin]')",
+        database_=neo4j_store.database,
+    )
+    (lot,) = neo4j_store.nodes(["MaterialLot:L-1"]).values()
+    assert lot.props["received_at"] == dt.datetime(2026, 1, 5, 9, 0, 0, 250000, tzinfo=dt.UTC)
+    assert lot.props["received_at"].tzinfo is dt.UTC

@@ -9,10 +9,10 @@ from the population hold that many cases.
 
 The whole analysis is a fixed handful of store calls whatever the number of candidates: one
 ``hop`` to the cases' parents and one ``reach_each`` upstream from them (`upstream_of_each`),
-one ``reach_each`` over the making edges for all the candidates, one ``reach_each``
-downstream over the OUTPUT edges for the batches they reach, one ``nodes`` for the names of
-the ranked ones. The exposures are then counted here, sharing the work between
-candidates that reach the same batches (`exposures`; docs/common-cause.md).
+one ``reach_each`` over the making edges for all the candidates, one ``output_each`` for the
+batches they reach (their devices, counted in the store), one ``nodes`` for the names of the
+ranked ones. The exposures are then summed here, sharing the work between candidates that
+reach the same batches (`exposures`; docs/common-cause.md).
 """
 
 from __future__ import annotations
@@ -181,10 +181,11 @@ def exposures(
     devices a candidate c reaches are ``made(b)`` for the batches b in B(c), where B(c) is c
     (if a batch) and the batches c reaches over MAKING edges alone (a walk over lots and
     batches, a few per cent of the nodes), and made(b) is what b reaches over OUTPUT edges:
-    the devices it produced and those they are installed in, each device under the one batch
-    that produced it in nearly all data. made(b) is read once per distinct batch. A device in
-    one made(b) only is counted as a number; the few in several (installed into a device of
-    another batch, or produced twice) are unioned as sets.
+    the devices it produced and those they are installed in. made(b) is read once per
+    distinct batch, by `GraphStore.output_each`: the devices no other batch can reach (their
+    one way in is a PRODUCED edge from b: nearly all) as a number, the rest by key, unioned
+    here. With ``members`` (a product's devices) the keys are needed to intersect, and each
+    made(b) is read whole; a device in only one of them is counted, the rest unioned.
     """
     making = store.reach_each(candidates, Direction.down, MAKING)
     batches_of = {
@@ -193,18 +194,25 @@ def exposures(
         for c, reached in making.items()
     }
     batches = sorted(set().union(*batches_of.values()))
-    made = {
-        batch: reached if members is None else reached.intersection(members)
-        for batch, reached in store.reach_each(batches, Direction.down, OUTPUT).items()
-    }
-    owners = Counter(d for mine in made.values() for d in mine)
-    private = {b: sum(1 for d in mine if owners[d] == 1) for b, mine in made.items()}
-    shared = {b: {d for d in mine if owners[d] > 1} for b, mine in made.items()}
+    sole: dict[str, int]
+    shared: dict[str, Collection[str]]
+    if members is None:
+        made = store.output_each(batches)
+        sole = {b: m.sole for b, m in made.items()}
+        shared = {b: m.shared for b, m in made.items()}
+    else:
+        whole = {
+            batch: reached.intersection(members)
+            for batch, reached in store.reach_each(batches, Direction.down, OUTPUT).items()
+        }
+        owners = Counter(d for mine in whole.values() for d in mine)
+        sole = {b: sum(1 for d in mine if owners[d] == 1) for b, mine in whole.items()}
+        shared = {b: {d for d in mine if owners[d] > 1} for b, mine in whole.items()}
     out = {}
     for c in candidates:
         mine = batches_of.get(c, set())
         common: set[str] = set().union(*(shared.get(b, ()) for b in mine))
-        out[c] = sum(private.get(b, 0) for b in mine) + len(common)
+        out[c] = sum(sole.get(b, 0) for b in mine) + len(common)
     return out
 
 

@@ -32,7 +32,7 @@ from tracegraph.model import (
     iso,
     key_type,
 )
-from tracegraph.store.base import GraphStore, StoredEdge, StoredNode
+from tracegraph.store.base import GraphStore, Link, StoredEdge, StoredNode
 
 E = EntityType
 R = RelType
@@ -98,7 +98,7 @@ def _of(keys: Iterable[str], type_: EntityType) -> set[str]:
     return {k for k in keys if k.startswith(prefix)}
 
 
-def _first_by(edges: Iterable[StoredEdge], *, key_end: str) -> dict[str, str]:
+def _first_by(edges: Iterable[Link | StoredEdge], *, key_end: str) -> dict[str, str]:
     """For each node at ``key_end`` ("src" or "dst") of the edges, the first node at the other
     end (edges come sorted, so "first" is the same in every store)."""
     out: dict[str, str] = {}
@@ -243,11 +243,11 @@ def impact(store: GraphStore, change: str) -> ImpactResult:
     of_affected = _of(store.reach(product_batches, GENEALOGY, DOWN), E.Device)
     built_under = _of(store.reach(under_change, GENEALOGY, DOWN), E.Device)
     devices = sorted(of_affected | built_under)
-    device_batch = _first_by(store.hop(devices, [R.PRODUCED], UP), key_end="dst")
-    complaint_edges = store.hop(devices, [R.HAS_COMPLAINT], DOWN)
+    device_batch = _first_by(store.links(devices, [R.PRODUCED], UP), key_end="dst")
+    complaint_edges = store.links(devices, [R.HAS_COMPLAINT], DOWN)
     complaint_device = _first_by(complaint_edges, key_end="dst")
     batch_product = _first_by(
-        store.hop(
+        store.links(
             set(under_change) | set(product_batches) | set(device_batch.values()),
             [R.HAS_BATCH],
             UP,

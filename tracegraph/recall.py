@@ -26,11 +26,12 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from tracegraph.errors import BadInput
 from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso, key_type
-from tracegraph.store.base import GraphStore, StoredEdge, StoredNode
+from tracegraph.store.base import GraphStore, Link, StoredEdge, StoredNode
 from tracegraph.trace import require
 
 E = EntityType
@@ -200,7 +201,7 @@ def seed(
 
 
 def reasons(
-    seeds: Sequence[Seed], edges: Sequence[StoredEdge], targets: Iterable[str]
+    seeds: Sequence[Seed], edges: Iterable[Link | StoredEdge], targets: Iterable[str]
 ) -> dict[str, tuple[str, ...]]:
     """One shortest chain of keys from a suspect to each target reachable from the seeds.
 
@@ -255,8 +256,18 @@ class RecallResult:
     device_shipment: dict[str, str]
     shipment_customer: dict[str, str]
 
+    @cached_property
+    def _by_type(self) -> dict[EntityType, list[str]]:
+        """The answer's keys by type, sorted: grouped once for the answer's seven sections."""
+        by_type: dict[EntityType, list[str]] = defaultdict(list)
+        for k in self.nodes:
+            by_type[key_type(k)].append(k)
+        for keys in by_type.values():
+            keys.sort()
+        return by_type
+
     def _keys(self, type_: EntityType) -> list[str]:
-        return sorted(k for k in self.nodes if key_type(k) is type_)
+        return self._by_type.get(type_, [])
 
     def _plain(self, key: str) -> dict[str, Any]:
         node = self.nodes[key]
@@ -349,7 +360,7 @@ def csv_text(answer: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def _single(edges: Iterable[StoredEdge], by_dst: bool) -> dict[str, str]:
+def _single(edges: Iterable[Link], by_dst: bool) -> dict[str, str]:
     """Map each node to its one neighbour (the smallest key if there are several)."""
     out: dict[str, str] = {}
     for e in edges:
@@ -371,15 +382,16 @@ def recall(
     keys, seeding = seed(store, suspects, window)
     seed_keys = {s.key for s in seeding.seeds}
     affected = seed_keys | store.reach(seed_keys, GENEALOGY, Direction.down)
-    # The closure is closed downstream, so the edges leaving it are the edges among it: a hop
-    # reads them without testing every far end against the whole set.
-    edges = store.hop(affected, GENEALOGY, Direction.down)
+    # The closure is closed downstream, so the edges leaving it are the edges among it: one
+    # read, without testing every far end against the whole set, and without the edges'
+    # properties, which no part of the answer shows.
+    edges = store.links(affected, GENEALOGY, Direction.down)
     in_scope = {k for k in affected if key_type(k) in SECTIONS}
     devices = [k for k in in_scope if key_type(k) is E.Device]
     paths = reasons(seeding.seeds, edges, devices)
-    device_batch = _single(store.hop(devices, [R.PRODUCED], Direction.up), by_dst=True)
+    device_batch = _single(store.links(devices, [R.PRODUCED], Direction.up), by_dst=True)
     batch_product = _single(
-        store.hop(set(device_batch.values()), [R.HAS_BATCH], Direction.up), by_dst=True
+        store.links(set(device_batch.values()), [R.HAS_BATCH], Direction.up), by_dst=True
     )
     device_shipment = _single((e for e in edges if e.type is R.SHIPPED_IN), by_dst=False)
     shipment_customer = _single((e for e in edges if e.type is R.DELIVERED_TO), by_dst=False)

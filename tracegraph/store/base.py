@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import orjson
 
@@ -119,6 +119,31 @@ class StoredEdge:
             "to": self.dst,
             **{k: iso(v) for k, v in sorted(self.props.items())},
         }
+
+
+#: Relationship types by name: a dict lookup, several times cheaper than ``RelType(name)`` for
+#: the hundreds of thousands of edges a large read answers.
+REL_TYPE_BY_NAME: Mapping[str, RelType] = {str(t): t for t in RelType}
+
+
+class Link(NamedTuple):
+    """An edge without its properties: what `GraphStore.links` answers."""
+
+    type: RelType
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True)
+class Output:
+    """The devices one batch reaches over the OUTPUT edges (those it produced, and the devices
+    they are installed in): what `GraphStore.output_each` answers per batch."""
+
+    #: How many have no other way in than one PRODUCED edge, necessarily from this batch: no
+    #: other batch reaches them, so batches' sole devices never overlap.
+    sole: int
+    #: The keys of the others (installed in another device, or produced twice).
+    shared: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -415,6 +440,14 @@ class GraphStore(Protocol):
         """Edges of these types leaving (down) or entering (up) these nodes, sorted."""
         ...
 
+    def links(
+        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
+    ) -> list[Link]:
+        """The edges `hop` answers, as (type, from, to) only and in no particular order: for
+        walks that need the shape of the graph, not what its edges carry (a recall reads every
+        edge in its scope; their properties were most of what crossed the wire)."""
+        ...
+
     def reach(
         self,
         seeds: Iterable[str],
@@ -437,6 +470,13 @@ class GraphStore(Protocol):
     ) -> dict[str, set[str]]:
         """Each seed's own closure over ``rel_types`` (1..MAX_HOPS hops; the genealogy unless
         told, or MAKING, each one query on Neo4j); unknown seeds are left out."""
+        ...
+
+    def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
+        """Each batch's devices (its closure over OUTPUT edges), split into a count of those
+        only it reaches and the keys of the rest; unknown batches are left out. The same
+        numbers as ``reach_each(batches, Direction.down, OUTPUT)``, less the keys no other
+        batch can share: common cause needs the size of unions of these sets, not the keys."""
         ...
 
     def count_reach(

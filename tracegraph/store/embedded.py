@@ -26,6 +26,7 @@ from tracegraph.gcpause import cycles_collected_after
 from tracegraph.model import (
     GENEALOGY,
     MAX_HOPS,
+    OUTPUT,
     TEMPORAL_FIELDS,
     Direction,
     Edge,
@@ -37,8 +38,11 @@ from tracegraph.model import (
 )
 from tracegraph.store.base import (
     GENESIS,
+    REL_TYPE_BY_NAME,
     ApiKeyRecord,
     AuditEntry,
+    Link,
+    Output,
     RecordVersions,
     StoredEdge,
     StoredNode,
@@ -457,6 +461,18 @@ class EmbeddedStore:
         ]
         return sort_edges(found)
 
+    def links(
+        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
+    ) -> list[Link]:
+        self._refresh()
+        types = frozenset(str(t) for t in rel_types)
+        return [
+            Link(REL_TYPE_BY_NAME[t], s, d)
+            for k in set(keys)
+            if k in self.graph
+            for t, s, d, _data in self._steps(k, types, direction)
+        ]
+
     def reach(
         self,
         seeds: Iterable[str],
@@ -526,6 +542,27 @@ class EmbeddedStore:
                     break
                 frontier = level
             out[seed] = seen
+        return out
+
+    def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
+        pred: dict[str, dict[str, dict[str, Any]]] = vars(self.graph)["_pred"]
+        produced, installed = str(RelType.PRODUCED), str(RelType.INSTALLED_IN)
+        out = {}
+        for batch, devices in self.reach_each(batches, Direction.down, OUTPUT).items():
+            sole = 0
+            shared = set()
+            for device in devices:
+                ways = [
+                    t
+                    for by_type in pred[device].values()
+                    for t in by_type
+                    if t in (produced, installed)
+                ]
+                if ways == [produced]:
+                    sole += 1
+                else:
+                    shared.add(device)
+            out[batch] = Output(sole, frozenset(shared))
         return out
 
     def count_reach(

@@ -37,8 +37,11 @@ from tracegraph.model import (
 )
 from tracegraph.store.base import (
     GENESIS,
+    REL_TYPE_BY_NAME,
     ApiKeyRecord,
     AuditEntry,
+    Link,
+    Output,
     RecordVersions,
     StoredEdge,
     StoredNode,
@@ -53,6 +56,7 @@ from tracegraph.store.base import (
 )
 
 _META = ("key", "id", "_c", "_r", "_a", "_h")
+_TEXT_TEMPORAL_DEFAULT: Mapping[str, str] = {"_c": "instant", "_r": "instant"}
 
 #: Variable-length patterns cannot take relationship types as parameters, so each family the
 #: analyses walk has its own query file.
@@ -88,8 +92,7 @@ def _to_db(props: Mapping[str, Any]) -> tuple[dict[str, Any], list[list[Any]]]:
     Instants go as ``[name, epoch second, nanosecond]`` and dates as ``[name, year, month,
     day]``, rebuilt into Neo4j temporal values by the query: the driver's own temporal
     conversion is pure Python and costs ~60 µs a value, more than the rest of a record's write.
-    Reads answer instants as ``[name, epoch millisecond, microsecond of the millisecond]``
-    (Neo4j's ``epochMillis`` is floored; its ``epochSeconds`` is not, before 1970).
+    Reads answer them as ISO 8601 text (see `_unwire`).
     """
     plain: dict[str, Any] = {}
     temporal: list[list[Any]] = []
@@ -106,16 +109,32 @@ def _to_db(props: Mapping[str, Any]) -> tuple[dict[str, Any], list[list[Any]]]:
     return plain, temporal
 
 
-def _unwire(pairs: Iterable[Sequence[Any]]) -> dict[str, Any]:
-    """Properties from a read query's wire form (see `_to_db`) back to Python values."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if len(pair) == 2:
-            out[pair[0]] = pair[1]
-        elif len(pair) == 3:
-            out[pair[0]] = _EPOCH + dt.timedelta(milliseconds=pair[1], microseconds=pair[2])
+#: Per record type, the properties a read answers as text that are instants or dates: the
+#: model's temporal fields, and the bookkeeping instants every record has.
+_TEXT_TEMPORAL: Mapping[str, Mapping[str, str]] = {
+    name: {**kinds, "_c": "instant", "_r": "instant"} for name, kinds in TEMPORAL_FIELDS.items()
+}
+
+
+def _unwire(type_name: str, wire: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Properties from a read query's wire form, ``[names, values]``, back to Python values.
+
+    Instants and dates come as ISO 8601 text (Neo4j's ``toString``: always with seconds, and
+    with the zone's name in brackets after the offset when the value was written with one, as
+    the bookkeeping times are); which fields are temporal is the model's to say, per record
+    type. Instants come back in UTC, as the store hands them out.
+    """
+    names, values = wire
+    out = dict(zip(names, values, strict=True))
+    for name, kind in _TEXT_TEMPORAL.get(type_name, _TEXT_TEMPORAL_DEFAULT).items():
+        text = out.get(name)
+        if not isinstance(text, str):
+            continue
+        if kind == "instant":
+            when = dt.datetime.fromisoformat(text.partition("[")[0])
+            out[name] = when if when.tzinfo is dt.UTC else when.astimezone(dt.UTC)
         else:
-            out[pair[0]] = dt.date(pair[1], pair[2], pair[3])
+            out[name] = dt.date.fromisoformat(text)
     return out
 
 
@@ -198,7 +217,7 @@ class _GraphReads:
 
     def _edges(self, rows: Iterable[Sequence[Any]]) -> list[StoredEdge]:
         return sort_edges(
-            StoredEdge(RelType(t), src, dst, self._edge_props(t, _unwire(props)))
+            StoredEdge(REL_TYPE_BY_NAME[t], src, dst, self._edge_props(t, _unwire(t, props)))
             for t, src, dst, props, *_ in rows
         )
 
@@ -210,6 +229,16 @@ class _GraphReads:
             return []
         name = "hop_down" if direction is Direction.down else "hop_up"
         return self._edges(self._rows(name, wanted, types=[str(t) for t in rel_types]))
+
+    def links(
+        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
+    ) -> list[Link]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return []
+        name = "links_down" if direction is Direction.down else "links_up"
+        rows = self._rows(name, wanted, types=[str(t) for t in rel_types])
+        return [Link(REL_TYPE_BY_NAME[t], src, dst) for t, src, dst in rows]
 
     def reach(
         self,
@@ -272,6 +301,15 @@ class _GraphReads:
             return {s: self.reach([s], rel_types, direction) for s in wanted if s in known}
         records = self._read(name, seeds=wanted)
         return {r["seed"]: set(r["keys"]) for r in records}
+
+    def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
+        wanted = sorted(set(batches))
+        if not wanted:
+            return {}
+        return {
+            r["seed"]: Output(r["sole"], frozenset(r["shared"]))
+            for r in self._read("output_each", seeds=wanted)
+        }
 
     def count_reach(
         self, seeds: Iterable[str], direction: Direction, target: EntityType
@@ -449,7 +487,7 @@ class Neo4jStore(_GraphReads):
         node_raw: dict[str, dict[str, Any]] = {}
         for chunk in _chunks([n.key for n in nodes], self.batch):
             for key, props in self._run(tx, "node_get", keys=list(chunk))[0]["rows"]:
-                node_raw[key] = _unwire(props)
+                node_raw[key] = _unwire(key.partition(":")[0], props)
         # An edge with an end this write creates cannot exist yet: only the others are looked
         # up (in a first import, none are).
         new = {n.key for n in nodes} - node_raw.keys()
@@ -464,7 +502,7 @@ class Neo4jStore(_GraphReads):
             for t, src, dst, props, element_id in self._run(tx, "edge_get", rows=list(chunk))[0][
                 "rows"
             ]:
-                edge_raw[(t, src, dst)] = _unwire(props)
+                edge_raw[(t, src, dst)] = _unwire(t, props)
                 edge_id[(t, src, dst)] = element_id
         plan = plan_write(
             nodes,
@@ -540,8 +578,8 @@ class Neo4jStore(_GraphReads):
             return {}
         found = {}
         for key, props in self._rows("node_get", wanted):
-            raw = _unwire(props)
             t = key_type(key)
+            raw = _unwire(t, props)
             found[key] = StoredNode(
                 type=t,
                 id=raw["id"],
@@ -573,10 +611,11 @@ class Neo4jStore(_GraphReads):
                 rows.append({"type": str(edge[0]), "src": edge[1], "dst": edge[2]})
         found: dict[str, RecordVersions] = {}
         for key, props in self._rows("node_get", keys):
-            found[key] = _record(key, key.partition(":")[0], _unwire(props))
+            type_name = key.partition(":")[0]
+            found[key] = _record(key, type_name, _unwire(type_name, props))
         for t, src, dst, props, _ in self._read("edge_get", rows=rows)[0]["rows"] if rows else ():
             ident = f"{t}:{src}->{dst}"
-            found[ident] = _record(ident, t, _unwire(props))
+            found[ident] = _record(ident, t, _unwire(t, props))
         yield from (found[i] for i in wanted if i in found)
 
     def _every_version(self) -> Iterator[RecordVersions]:
@@ -586,10 +625,11 @@ class Neo4jStore(_GraphReads):
             page = self._read("record_page", after=after, limit=self._PAGE)
             for rec in page:
                 key = rec["key"]
-                yield _record(key, key.partition(":")[0], _unwire(rec["props"]))
+                type_name = key.partition(":")[0]
+                yield _record(key, type_name, _unwire(type_name, rec["props"]))
                 for t, dst, props in rec["out"]:
                     ident = f"{t}:{key}->{dst}"
-                    yield _record(ident, t, _unwire(props))
+                    yield _record(ident, t, _unwire(t, props))
             if len(page) < self._PAGE:
                 return
             after = page[-1]["key"]
