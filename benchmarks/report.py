@@ -253,7 +253,8 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
     yield (
         f"Runs: each system warmed up once, then timed in interleaved rounds: as many as fit "
         f"{plan['budget_s']:g} s per system and probe, at least {plan['min_runs']} and at most "
-        f"{plan['max_runs']}; a system too slow for that gets 3, and one slower than "
+        f"{plan['max_runs']}; a system too slow for that gets {plan.get('slow_runs', 3)}, and "
+        "one slower than "
         f"{plan['slow_s']:g} s for a single run is run once. Cells: p50 / p95 in ms (runs)."
     )
     yield ""

@@ -421,12 +421,13 @@ def run_benchmark(
     changes = change_orders(data)
     run.results["data"]["change_orders"] = len(changes)
     changes = changes[: size.impact_changes]
-    plan = Plan(size.budget_s, size.min_runs, size.max_runs, size.slow_s)
+    plan = Plan(size.budget_s, size.min_runs, size.max_runs, size.slow_s, size.slow_runs)
     run.results["plan"] = {
         "budget_s": plan.budget_s,
         "min_runs": plan.min_runs,
         "max_runs": plan.max_runs,
         "slow_s": plan.slow_s,
+        "slow_runs": plan.slow_runs,
     }
 
     with (
@@ -534,8 +535,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A run stopped with SIGTERM still stops its PostgreSQL cluster and Neo4j (finally blocks).
     signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(143))
 
+    started = time.monotonic()
+
     def log(line: str) -> None:
-        print(line, flush=True)
+        # Minutes and seconds since the start: L has about 30 minutes, and the log says where
+        # they went.
+        elapsed = int(time.monotonic() - started)
+        print(f"[{elapsed // 60:02d}:{elapsed % 60:02d}] {line}", flush=True)
 
     results = run_benchmark(
         size,

@@ -77,12 +77,14 @@ def percentile(values: list[float], pct: float) -> float:
 @dataclass(frozen=True)
 class Plan:
     """How many warm runs a system gets: as many as fit `budget_s` (within min..max); one that
-    is too slow for `min_runs` in a few budgets gets 3; one slower than `slow_s` gets one."""
+    is too slow for `min_runs` in a few budgets gets `slow_runs`; one slower than `slow_s`
+    gets none (its warm-up run is the measurement)."""
 
     budget_s: float
     min_runs: int
     max_runs: int
     slow_s: float
+    slow_runs: int = 3
 
     def runs_for(self, warmup_s: float) -> int:
         if warmup_s > self.slow_s:
@@ -91,7 +93,7 @@ class Plan:
         fit = int(self.budget_s / per_run)
         if per_run * self.min_runs <= 4 * self.budget_s:
             return max(self.min_runs, min(self.max_runs, fit))
-        return min(self.min_runs, 3)
+        return min(self.min_runs, self.slow_runs)
 
 
 def measure(

@@ -130,3 +130,10 @@ def test_answers_that_differ_are_reported_and_not_timed() -> None:
     agreed = measure({"a": task("a", 1), "b": task("b", 1)}, plan, lambda _line: None, check)
     assert isinstance(agreed, dict)
     assert [agreed[k].runs for k in ("a", "b")] == [5, 5]
+
+
+def test_the_plan_gives_slow_systems_fewer_runs() -> None:
+    plan = Plan(budget_s=8.0, min_runs=5, max_runs=20, slow_s=30.0)
+    assert [plan.runs_for(s) for s in (0.1, 1.0, 6.4, 10.0, 31.0)] == [20, 8, 5, 3, 0]
+    once = Plan(budget_s=8.0, min_runs=5, max_runs=20, slow_s=30.0, slow_runs=1)
+    assert [once.runs_for(s) for s in (0.1, 1.0, 6.4, 10.0, 31.0)] == [20, 8, 5, 1, 0]
