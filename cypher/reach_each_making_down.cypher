@@ -1,7 +1,7 @@
 // name: reach_each_making_down
 // mode: read
-// params: seeds: list[str]
-// returns: seed: str, keys: list[str] — each seed's own downstream closure over the making edges (genealogy up to the batches, no PRODUCED)
+// params: seeds: list[str], prefix: str
+// returns: seed: str, keys: list[str] — each seed's own downstream closure over the making edges (genealogy up to the batches, no PRODUCED) (of those, the keys that start with prefix: '' for all)
 // One breadth-first, pruning expand per seed (a subquery per row), in one round trip: lots and
 // batches are a few per cent of the nodes, so this is the cheap half of a common-cause exposure.
 UNWIND $seeds AS seed
@@ -9,6 +9,6 @@ MATCH (s:Node {key: seed})
 USING INDEX s:Node(key)
 CALL (s) {
   MATCH (s)-[:SUPPLIED|HAS_LOT|CONSUMED_IN|PROCESSED|FOLLOWED|IMPLEMENTED_IN*1..100]->(x:Node)
-  RETURN collect(DISTINCT x.key) AS keys
+  RETURN [k IN collect(DISTINCT x.key) WHERE k STARTS WITH $prefix] AS keys
 }
 RETURN seed, keys

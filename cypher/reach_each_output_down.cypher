@@ -1,7 +1,7 @@
 // name: reach_each_output_down
 // mode: read
-// params: seeds: list[str]
-// returns: seed: str, keys: list[str] — each seed's own downstream closure over the output edges (devices produced, devices installed into devices)
+// params: seeds: list[str], prefix: str
+// returns: seed: str, keys: list[str] — each seed's own downstream closure over the output edges (devices produced, devices installed into devices) (of those, the keys that start with prefix: '' for all)
 // One breadth-first, pruning expand per seed (a subquery per row), in one round trip: from a
 // batch, the devices it made, without the batches it is consumed into and the shipments,
 // customers, service events and complaints after them (the other half of a common-cause
@@ -11,6 +11,6 @@ MATCH (s:Node {key: seed})
 USING INDEX s:Node(key)
 CALL (s) {
   MATCH (s)-[:PRODUCED|INSTALLED_IN*1..100]->(x:Node)
-  RETURN collect(DISTINCT x.key) AS keys
+  RETURN [k IN collect(DISTINCT x.key) WHERE k STARTS WITH $prefix] AS keys
 }
 RETURN seed, keys

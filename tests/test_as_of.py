@@ -24,7 +24,7 @@ from tests.test_store_contract import LINES
 from tracegraph import queries
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.importer import import_records, read_jsonl
-from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso
+from tracegraph.model import GENEALOGY, MAKING, Direction, EntityType, RelType, iso
 from tracegraph.store.base import GraphStore, WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
@@ -208,6 +208,8 @@ def _random_answers(store: GraphStore, starts: list[str]) -> dict[str, Any]:
         out[f"links {direction}"] = sorted(store.links(starts, GENEALOGY, direction))
     out["nodes"] = {k: n.as_json() for k, n in sorted(store.nodes(starts).items())}
     out["each"] = {k: sorted(v) for k, v in store.reach_each(starts, Direction.down).items()}
+    batches = store.reach_each(starts, Direction.down, MAKING, EntityType.Batch)
+    out["each batch"] = {k: sorted(v) for k, v in batches.items()}
     out["count"] = store.count_reach(starts, Direction.up, EntityType.Batch)
     out["output"] = {k: (v.sole, sorted(v.shared)) for k, v in store.output_each(starts).items()}
     out["batches"] = store.keys_of_type(EntityType.Batch)

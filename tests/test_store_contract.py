@@ -9,7 +9,7 @@ import pytest
 
 from tracegraph.errors import InvalidImport, NotFound
 from tracegraph.importer import import_records, read_jsonl
-from tracegraph.model import GENEALOGY, Direction, EntityType, RelType
+from tracegraph.model import GENEALOGY, MAKING, Direction, EntityType, RelType
 from tracegraph.store.base import GENESIS, GraphStore, WriteRequest, entry_hash
 from tracegraph.trace import trace
 
@@ -309,6 +309,17 @@ def test_reach_each_and_count_reach_answer_per_seed(store: GraphStore) -> None:
     each = store.reach_each(["Device:D-1", "Device:D-2", "Device:nope"], Direction.up)
     assert set(each) == {"Device:D-1", "Device:D-2"}
     assert each["Device:D-1"] == store.reach(["Device:D-1"], GENEALOGY, Direction.up)
+    # With a target type: the same closures, cut to that type (walked through the others).
+    seeds = ["Device:D-1", "Device:D-2", "Customer:C-1", "Device:nope"]
+    batches = store.reach_each(seeds, Direction.up, GENEALOGY, EntityType.Batch)
+    assert batches == {
+        s: {k for k in keys if k.startswith("Batch:")}
+        for s, keys in store.reach_each(seeds, Direction.up).items()
+    }
+    assert batches["Device:D-1"] == {"Batch:B-1", "Batch:SUB-1"}
+    assert store.reach_each(["Supplier:S-1"], Direction.down, MAKING, EntityType.Batch) == {
+        "Supplier:S-1": {"Batch:SUB-1", "Batch:B-1"}
+    }
     counts = store.count_reach(
         ["MaterialLot:L-1", "Batch:B-1", "Customer:C-1"], Direction.down, EntityType.Device
     )

@@ -187,10 +187,10 @@ def exposures(
     here. With ``members`` (a product's devices) the keys are needed to intersect, and each
     made(b) is read whole; a device in only one of them is counted, the rest unioned.
     """
-    making = store.reach_each(candidates, Direction.down, MAKING)
+    # Only the batches of each making closure: its lots are walked through, not sent.
+    making = store.reach_each(candidates, Direction.down, MAKING, EntityType.Batch)
     batches_of = {
-        c: {k for k in reached if key_type(k) is EntityType.Batch}
-        | ({c} if key_type(c) is EntityType.Batch else set())
+        c: reached | {c} if key_type(c) is EntityType.Batch else reached
         for c, reached in making.items()
     }
     batches = sorted(set().union(*batches_of.values()))

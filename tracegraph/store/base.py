@@ -467,9 +467,12 @@ class GraphStore(Protocol):
         seeds: Iterable[str],
         direction: Direction,
         rel_types: Sequence[RelType] = GENEALOGY,
+        target: EntityType | None = None,
     ) -> dict[str, set[str]]:
         """Each seed's own closure over ``rel_types`` (1..MAX_HOPS hops; the genealogy unless
-        told, or MAKING, each one query on Neo4j); unknown seeds are left out."""
+        told, or MAKING, each one query on Neo4j); unknown seeds are left out. With ``target``,
+        only the closure's nodes of that type are answered (the walk still passes through the
+        others)."""
         ...
 
     def output_each(self, batches: Iterable[str]) -> dict[str, Output]:

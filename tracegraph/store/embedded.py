@@ -514,6 +514,7 @@ class EmbeddedStore:
         seeds: Iterable[str],
         direction: Direction,
         rel_types: Sequence[RelType] = GENEALOGY,
+        target: EntityType | None = None,
     ) -> dict[str, set[str]]:
         self._refresh()
         types = frozenset(str(t) for t in rel_types)
@@ -541,7 +542,7 @@ class EmbeddedStore:
                 if not level:
                     break
                 frontier = level
-            out[seed] = seen
+            out[seed] = seen if target is None else {k for k in seen if key_type(k) is target}
         return out
 
     def output_each(self, batches: Iterable[str]) -> dict[str, Output]:

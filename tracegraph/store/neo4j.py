@@ -290,16 +290,22 @@ class _GraphReads:
         seeds: Iterable[str],
         direction: Direction,
         rel_types: Sequence[RelType] = GENEALOGY,
+        target: EntityType | None = None,
     ) -> dict[str, set[str]]:
         wanted = sorted(set(seeds))
         if not wanted:
             return {}
+        prefix = f"{target}:" if target is not None else ""
         name = _REACH_EACH_FILES.get((frozenset(rel_types), direction))
         if name is None:
             # A walk no analysis runs in bulk: one closure per seed.
             known = self.existing(wanted)
-            return {s: self.reach([s], rel_types, direction) for s in wanted if s in known}
-        records = self._read(name, seeds=wanted)
+            return {
+                s: {k for k in self.reach([s], rel_types, direction) if k.startswith(prefix)}
+                for s in wanted
+                if s in known
+            }
+        records = self._read(name, seeds=wanted, prefix=prefix)
         return {r["seed"]: set(r["keys"]) for r in records}
 
     def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
