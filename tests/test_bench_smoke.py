@@ -60,6 +60,15 @@ def test_every_system_gives_the_same_answers(tiny_run: Any) -> None:
     changes = [p["change"] for p in tiny_run["impact"]]
     assert len(changes) == 5
     assert all(p["identical"] for p in tiny_run["impact"])
+    # The counts the report shows come from the checked answer: every category, and at least
+    # one change order with devices in it.
+    assert all(
+        set(p["counts"]) >= {"devices_before", "devices_under_change"} for p in tiny_run["impact"]
+    )
+    assert any(
+        p["counts"]["devices_before"] + p["counts"]["devices_under_change"] > 0
+        for p in tiny_run["impact"]
+    )
     assert [p["cases"] for p in tiny_run["common_cause"]] == list(SIZES["tiny"].cases)
     for probe in tiny_run["common_cause"]:
         assert probe["identical"], probe
