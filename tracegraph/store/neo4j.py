@@ -221,23 +221,24 @@ class _GraphReads:
             for t, src, dst, props, *_ in rows
         )
 
-    def hop(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[StoredEdge]:
+    def _one_hop(
+        self, family: str, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
+    ) -> list[list[Any]]:
+        """The rows of ``{family}_down`` or ``{family}_up`` (hop, links) for these keys."""
         wanted = sorted(set(keys))
         if not wanted:
             return []
-        name = "hop_down" if direction is Direction.down else "hop_up"
-        return self._edges(self._rows(name, wanted, types=[str(t) for t in rel_types]))
+        return self._rows(f"{family}_{direction}", wanted, types=[str(t) for t in rel_types])
+
+    def hop(
+        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
+    ) -> list[StoredEdge]:
+        return self._edges(self._one_hop("hop", keys, rel_types, direction))
 
     def links(
         self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
     ) -> list[Link]:
-        wanted = sorted(set(keys))
-        if not wanted:
-            return []
-        name = "links_down" if direction is Direction.down else "links_up"
-        rows = self._rows(name, wanted, types=[str(t) for t in rel_types])
+        rows = self._one_hop("links", keys, rel_types, direction)
         return [Link(REL_TYPE_BY_NAME[t], src, dst) for t, src, dst in rows]
 
     def reach(
