@@ -12,14 +12,13 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, overload, runtime_checkable
 
 import orjson
 
 from tracegraph.errors import BadInput
 from tracegraph.model import (
     ENDPOINTS,
-    GENEALOGY,
     Direction,
     Edge,
     EntityType,
@@ -405,10 +404,35 @@ class ApiKeyRecord:
 
 
 @runtime_checkable
+class KeyRing(Protocol):
+    """Where a store keeps API keys, so that `tracegraph keys` and `tracegraph serve` share them.
+    Keys are not part of the graph's history: an as-of view hands out its store's ring."""
+
+    def add(self, key: ApiKeyRecord) -> None:
+        """Keep a new API key; `StoreError` if its id is taken."""
+        ...
+
+    def all(self) -> list[ApiKeyRecord]:
+        """Every API key, revoked ones included, oldest first."""
+        ...
+
+    def revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
+        """Mark a key revoked (a revoked key stays revoked, with its first time); None if no
+        key has this id."""
+        ...
+
+
+@runtime_checkable
 class GraphStore(Protocol):
-    """What every store offers. Keys are ``Type:id`` strings throughout."""
+    """What every store offers. Keys are ``Type:id`` strings throughout.
+
+    Reads come down to two primitives, `edges` (one hop, or the edges among a set) and `reach`
+    (closures, whole or per seed, as keys or counts); the analyses are written once over them.
+    """
 
     kind: str
+    #: The store's API keys.
+    keyring: KeyRing
 
     def describe(self) -> dict[str, str]:
         """Kind, location and version, for logs and `/readyz`."""
@@ -434,58 +458,98 @@ class GraphStore(Protocol):
         """Every key of one type, sorted."""
         ...
 
-    def hop(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[StoredEdge]:
-        """Edges of these types leaving (down) or entering (up) these nodes, sorted."""
+    @overload
+    def edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        *,
+        props: Literal[True] = ...,
+    ) -> list[StoredEdge]: ...
+
+    @overload
+    def edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        *,
+        props: Literal[False],
+    ) -> list[Link]: ...
+
+    def edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        *,
+        props: bool = True,
+    ) -> list[StoredEdge] | list[Link]:
+        """Edges of these types leaving (``down``) or entering (``up``) these nodes, or with
+        both ends among them (``None``). With properties: `StoredEdge`s sorted by (from, type,
+        to). Without: `Link`s in no particular order, for walks that need the graph's shape,
+        not what its edges carry (a recall reads every edge in its scope)."""
         ...
 
-    def links(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[Link]:
-        """The edges `hop` answers, as (type, from, to) only and in no particular order: for
-        walks that need the shape of the graph, not what its edges carry (a recall reads every
-        edge in its scope; their properties were most of what crossed the wire)."""
-        ...
+    @overload
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        *,
+        depth: int | None = ...,
+        target: EntityType | None = ...,
+        each: Literal[False] = ...,
+        count: Literal[False] = ...,
+    ) -> set[str]: ...
+
+    @overload
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        *,
+        depth: int | None = ...,
+        target: EntityType | None = ...,
+        each: Literal[True],
+        count: Literal[False] = ...,
+    ) -> dict[str, set[str]]: ...
+
+    @overload
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        *,
+        depth: int | None = ...,
+        target: EntityType | None = ...,
+        each: Literal[True],
+        count: Literal[True],
+    ) -> dict[str, int]: ...
 
     def reach(
         self,
         seeds: Iterable[str],
         rel_types: Sequence[RelType],
         direction: Direction,
-        max_depth: int | None = None,
-    ) -> set[str]:
-        """Distinct nodes reachable from the seeds in 1..max_depth hops (None: no limit)."""
-        ...
-
-    def edges_among(self, keys: Iterable[str], rel_types: Sequence[RelType]) -> list[StoredEdge]:
-        """Edges of these types whose two ends are both in ``keys``, sorted."""
-        ...
-
-    def reach_each(
-        self,
-        seeds: Iterable[str],
-        direction: Direction,
-        rel_types: Sequence[RelType] = GENEALOGY,
+        *,
+        depth: int | None = None,
         target: EntityType | None = None,
-    ) -> dict[str, set[str]]:
-        """Each seed's own closure over ``rel_types`` (1..MAX_HOPS hops; the genealogy unless
-        told, or MAKING, each one query on Neo4j); unknown seeds are left out. With ``target``,
-        only the closure's nodes of that type are answered (the walk still passes through the
-        others)."""
-        ...
+        each: bool = False,
+        count: bool = False,
+    ) -> set[str] | dict[str, set[str]] | dict[str, int]:
+        """The distinct nodes reachable from the seeds over ``rel_types`` in 1..depth hops
+        (None: `MAX_HOPS`). A seed is in the answer only if a walk comes back to it.
 
-    def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
-        """Each batch's devices (its closure over OUTPUT edges), split into a count of those
-        only it reaches and the keys of the rest; unknown batches are left out. The same
-        numbers as ``reach_each(batches, Direction.down, OUTPUT)``, less the keys no other
-        batch can share: common cause needs the size of unions of these sets, not the keys."""
-        ...
-
-    def count_reach(
-        self, seeds: Iterable[str], direction: Direction, target: EntityType
-    ) -> dict[str, int]:
-        """How many distinct nodes of type ``target`` each seed's genealogy closure holds."""
+        - ``target``: only the reached nodes of that type are answered (the walk still passes
+          through the others);
+        - ``each``: one closure per seed, ``{seed: keys}``; seeds not in the store are left out;
+        - ``count`` (with ``each``): how many nodes each closure holds, not their keys.
+        """
         ...
 
     def audit_entries(self) -> list[AuditEntry]:
@@ -503,23 +567,22 @@ class GraphStore(Protocol):
         the store, in no particular order (what `audit verify` checks the chain against)."""
         ...
 
-    # API keys live in the store so that `tracegraph keys` and `tracegraph serve` share them.
-
-    def api_key_put(self, key: ApiKeyRecord) -> None:
-        """Keep a new API key (its id is new)."""
-        ...
-
-    def api_keys(self) -> list[ApiKeyRecord]:
-        """Every API key, revoked ones included, oldest first."""
-        ...
-
-    def api_key_revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
-        """Mark a key revoked (a revoked key stays revoked, with its first time); None if no
-        key has this id."""
-        ...
-
     def ping(self) -> None:
         """Raise `StoreUnavailable` at once if the store cannot be reached (no retries)."""
+        ...
+
+
+@runtime_checkable
+class CountsOutputs(Protocol):
+    """An optional capability: a store that can split each batch's devices as `Output` does
+    where they are stored (Neo4j: so that a million device keys need not cross the wire).
+    Common cause uses it when the store has it and `GraphStore.reach` otherwise."""
+
+    def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
+        """Each batch's devices (its closure over OUTPUT edges), split into a count of those
+        only it reaches and the keys of the rest; unknown batches are left out. The same
+        numbers as ``reach(batches, OUTPUT, Direction.down, each=True)``, less the keys no other
+        batch can share: common cause needs the size of unions of these sets, not the keys."""
         ...
 
 
