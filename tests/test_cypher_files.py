@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import re
+from importlib import resources
 from typing import Any
 
 import pytest
 
 from tracegraph import queries
-from tracegraph.model import GENEALOGY, EntityType, RelType
+from tracegraph.model import (
+    DESIGN,
+    EVIDENCE,
+    GENEALOGY,
+    MAKING,
+    MAX_HOPS,
+    OUTPUT,
+    EntityType,
+    RelType,
+)
 from tracegraph.store.neo4j import Neo4jStore
 
 ALL = sorted(queries.load_all())
+SOURCES = {
+    entry.name: entry.read_text(encoding="utf-8")
+    for entry in resources.files("cypher").iterdir()
+    if entry.name.endswith(".cypher")
+}
 
 
 def test_loader_rejects_bad_headers() -> None:
@@ -25,6 +40,91 @@ def test_loader_rejects_bad_headers() -> None:
         queries.parse("q.cypher", good.replace("// mode: read\n", ""))
 
 
+DERIVED = """\
+// name: q
+// mode: read
+// params: keys: list[str]
+// returns: key: str
+// as_of: derived
+// as_of returns: key: str — as of
+UNWIND $keys AS k
+MATCH (n:Node {key: k})-[/*as_of: rs*/:{{OUTPUT}}*1..{{MAX_HOPS}}]->(m)
+  /*as_of: WHERE all(r IN rs WHERE r._c <= $as_of)*/
+WHERE n.key <> '' /*as_of: AND n._c <= $as_of*/
+RETURN n.key AS key"""
+
+
+def test_as_of_fragments_are_dropped_from_the_base_and_unwrapped_in_its_twin() -> None:
+    base, twin = queries.parse_file("q.cypher", DERIVED)
+    hops = f"*1..{MAX_HOPS}"
+    assert base == queries.parse("q.cypher", DERIVED)
+    assert (base.name, base.params, base.returns) == ("q", ("keys",), "key: str")
+    assert base.text == (
+        "UNWIND $keys AS k\n"
+        f"MATCH (n:Node {{key: k}})-[:PRODUCED|INSTALLED_IN{hops}]->(m)\n"
+        "WHERE n.key <> ''\n"
+        "RETURN n.key AS key"
+    )
+    assert (twin.name, twin.mode, twin.params) == ("q_as_of", "read", ("keys", "as_of"))
+    assert twin.returns == "key: str — as of"
+    assert twin.text == (
+        "UNWIND $keys AS k\n"
+        f"MATCH (n:Node {{key: k}})-[rs:PRODUCED|INSTALLED_IN{hops}]->(m)\n"
+        "  WHERE all(r IN rs WHERE r._c <= $as_of)\n"
+        "WHERE n.key <> '' AND n._c <= $as_of\n"
+        "RETURN n.key AS key"
+    )
+    # Without an `as_of returns:` line the twin returns what its base does.
+    _, plain = queries.parse_file(
+        "q.cypher", DERIVED.replace("// as_of returns: key: str — as of\n", "")
+    )
+    assert plain.returns == "key: str"
+
+
+def test_placeholders_expand_from_the_model() -> None:
+    def text(placeholder: str) -> str:
+        header = "// name: q\n// mode: read\n// params: none\n// returns: x\n"
+        source = header + "RETURN '{{" + placeholder + "}}' AS x"
+        return queries.parse("q.cypher", source).text
+
+    for name, types in [
+        ("GENEALOGY", GENEALOGY),
+        ("DESIGN", DESIGN),
+        ("EVIDENCE", EVIDENCE),
+        ("MAKING", MAKING),
+        ("OUTPUT", OUTPUT),
+    ]:
+        assert text(name) == f"RETURN '{'|'.join(types)}' AS x"
+    assert text("MAX_HOPS") == f"RETURN '{MAX_HOPS}' AS x"
+    with pytest.raises(
+        queries.QueryFileError, match=re.escape("unknown placeholder '{{GENEALOGIES}}'")
+    ):
+        text("GENEALOGIES")
+    with pytest.raises(queries.QueryFileError, match="malformed placeholder"):
+        text("MAX-HOPS")
+
+
+def test_loader_rejects_a_bad_derivation() -> None:
+    twin_file = (
+        "// name: q_as_of\n// mode: read\n// params: keys: list[str], as_of: datetime\n"
+        "// returns: key: str\nUNWIND $keys AS k WITH k WHERE $as_of IS NOT NULL RETURN k AS key"
+    )
+    with pytest.raises(queries.QueryFileError, match="duplicate query name 'q_as_of'"):
+        queries.build([("q.cypher", DERIVED), ("q_as_of.cypher", twin_file)])
+    with pytest.raises(queries.QueryFileError, match="duplicate query name 'q_as_of'"):
+        queries.build([("q_as_of.cypher", twin_file), ("q.cypher", DERIVED)])
+    assert set(queries.build([("q.cypher", DERIVED)])) == {"q", "q_as_of"}
+    no_header = DERIVED.replace("// as_of: derived\n// as_of returns: key: str — as of\n", "")
+    with pytest.raises(queries.QueryFileError, match="fragments without"):
+        queries.parse("q.cypher", no_header)
+    with pytest.raises(queries.QueryFileError, match="must end with"):
+        queries.parse_file("q.cypher", DERIVED.replace("$as_of)*/", "$as_of)"))
+    with pytest.raises(queries.QueryFileError, match=r"as_of twin\).*parameters used"):
+        queries.parse_file("q.cypher", DERIVED.replace("$as_of", "$then"))
+    with pytest.raises(queries.QueryFileError, match="only a read"):
+        queries.parse_file("q.cypher", DERIVED.replace("mode: read", "mode: write"))
+
+
 def test_no_query_formats_values_into_its_text() -> None:
     for name in ALL:
         text = queries.get(name).text
@@ -35,9 +135,50 @@ def test_no_query_formats_values_into_its_text() -> None:
 
 @pytest.mark.parametrize("direction", ["down", "up"])
 def test_genealogy_closure_walks_exactly_the_genealogy_family(direction: str) -> None:
-    text = queries.get(f"reach_genealogy_{direction}").text
-    types = set(re.search(r"\[:([A-Z_|]+)\*1\.\.(\d+)\]", text).group(1).split("|"))  # type: ignore[union-attr]
-    assert types == {str(t) for t in GENEALOGY}
+    for name in (f"reach_genealogy_{direction}", f"reach_genealogy_{direction}_as_of"):
+        text = queries.get(name).text
+        found = re.search(r"\[\w*:([A-Z_|]+)\*1\.\.(\d+)\]", text)
+        assert found, name
+        assert set(found.group(1).split("|")) == {str(t) for t in GENEALOGY}, name
+        assert int(found.group(2)) == MAX_HOPS, name
+
+
+def test_no_file_spells_out_a_model_list_or_the_hop_bound() -> None:
+    # Lists of types and the bound of a variable-length pattern come from the model through
+    # placeholders; a hand-typed copy would drift from it.
+    for filename, source in SOURCES.items():
+        cypher = [line for line in source.splitlines() if not line.lstrip().startswith("//")]
+        for line in cypher:
+            assert not re.search(r"[A-Z_]+\|[A-Z_]+", line), f"{filename}: {line}"
+            assert not re.search(r"\*\d*\.\.\d", line), f"{filename}: {line}"
+
+
+def test_every_variable_length_pattern_is_bounded_by_max_hops() -> None:
+    families = {frozenset(str(t) for t in f) for f in (GENEALOGY, DESIGN, EVIDENCE, MAKING, OUTPUT)}
+    seen = 0
+    for name in ALL:
+        for types, low, high in re.findall(
+            r"\[\w*:([A-Z_|]+)\*(\d*)\.\.(\d*)\]", queries.get(name).text
+        ):
+            seen += 1
+            assert (low, high) == ("1", str(MAX_HOPS)), name
+            named = frozenset(types.split("|"))
+            assert len(named) == 1 or named in families, f"{name}: {types}"
+    assert seen >= 2 * 9, seen
+
+
+#: As-of twins written as files of their own, where the difference is more than a few
+#: `/*as_of: …*/` fragments (none today); every other twin is derived from its base file.
+FILE_TWINS: frozenset[str] = frozenset()
+
+
+def test_every_as_of_twin_is_its_base_plus_as_of() -> None:
+    twins = [n for n in ALL if n.endswith("_as_of")]
+    assert len(twins) >= 19
+    for name in twins:
+        base, twin = queries.get(name.removesuffix("_as_of")), queries.get(name)
+        assert (twin.mode, twin.params) == ("read", (*base.params, "as_of")), name
+        assert (f"{name}.cypher" in SOURCES) == (name in FILE_TWINS), name
 
 
 def test_schema_constrains_every_entity_type() -> None:
