@@ -64,7 +64,7 @@ def run_demo(path: Path, out: Console) -> None:
 
     complaints = store.nodes(store.keys_of_type(EntityType.Complaint))
     by_device = {
-        e.dst: e.src for e in store.hop(list(complaints), [RelType.HAS_COMPLAINT], Direction.up)
+        e.dst: e.src for e in store.edges(list(complaints), [RelType.HAS_COMPLAINT], Direction.up)
     }
     out.print(Rule("1. Complaints arrive from the field"))
     rows = [

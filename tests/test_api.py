@@ -332,8 +332,8 @@ def test_node_shows_fields_versions_and_links_and_answers_as_of(api: Api) -> Non
     assert node["record"]["recorded_at"] == iso(stored.recorded_at)
     from tracegraph.model import Direction, RelType
 
-    ins = api.store.hop(["Batch:B-MB-104"], list(RelType), Direction.up)
-    outs = api.store.hop(["Batch:B-MB-104"], list(RelType), Direction.down)
+    ins = api.store.edges(["Batch:B-MB-104"], list(RelType), Direction.up)
+    outs = api.store.edges(["Batch:B-MB-104"], list(RelType), Direction.down)
     assert node["links"] == {"in": [e.as_json() for e in ins], "out": [e.as_json() for e in outs]}
     assert {e["type"] for e in node["links"]["in"]} >= {"CONSUMED_IN", "HAS_BATCH"}
     assert node["counts"] == {"versions": 2, "in": len(ins), "out": len(outs)}
@@ -544,7 +544,7 @@ def test_keys_never_appear_in_answers_or_logs(eapi: Api, caplog: pytest.LogCaptu
     assert own not in server
     assert wrong not in server
     # The store keeps only digests.
-    assert all(own not in repr(k) for k in eapi.store.api_keys())
+    assert all(own not in repr(k) for k in eapi.store.keyring.all())
 
 
 @pytest.mark.neo4j

@@ -77,7 +77,7 @@ def test_every_endpoint_by_every_caller(served: tuple[Any, GraphStore]) -> None:
     client, store = served
     keys = {str(role): put_key(store, role) for role in Role}
     doomed = put_key(store, Role.admin, "leaver")
-    revoke_key(store, next(k.id for k in store.api_keys() if k.name == "leaver"))
+    revoke_key(store, next(k.id for k in store.keyring.all() if k.name == "leaver"))
     callers: dict[str, dict[str, str]] = {
         **{name: bearer(key) for name, key in keys.items()},
         "no key": {},

@@ -25,7 +25,7 @@ from tracegraph import queries
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.model import GENEALOGY, MAKING, Direction, EntityType, RelType, iso
-from tracegraph.store.base import GraphStore, WriteRequest
+from tracegraph.store.base import CountsOutputs, GraphStore, WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
 from tracegraph.trace import trace
@@ -59,18 +59,29 @@ def answers(store: GraphStore) -> dict[str, Any]:
         "existing": sorted(store.existing(keys)),
         "nodes": {k: n.as_json() for k, n in sorted(store.nodes(keys).items())},
         "keys": store.keys_of_type(EntityType.Device),
-        "hop": [e.as_json() for e in store.hop(keys, GENEALOGY, Direction.down)],
-        "hop up": [e.as_json() for e in store.hop(["Shipment:SH-1"], GENEALOGY, Direction.up)],
+        "edges": [e.as_json() for e in store.edges(keys, GENEALOGY, Direction.down)],
+        "edges up": [e.as_json() for e in store.edges(["Shipment:SH-1"], GENEALOGY, Direction.up)],
         "reach": sorted(store.reach(["MaterialLot:L-1"], GENEALOGY, Direction.down)),
-        "reach depth": sorted(store.reach(["Supplier:S-1"], GENEALOGY, Direction.down, 4)),
+        "reach depth": sorted(store.reach(["Supplier:S-1"], GENEALOGY, Direction.down, depth=4)),
         "reach up": sorted(store.reach(["Shipment:SH-1"], GENEALOGY, Direction.up)),
-        "among": [e.as_json() for e in store.edges_among([*keys, "Batch:SUB-1"], GENEALOGY)],
+        "among": [e.as_json() for e in store.edges([*keys, "Batch:SUB-1"], GENEALOGY, None)],
         "each": {
             k: sorted(v)
-            for k, v in store.reach_each([*keys, "Shipment:SH-1"], Direction.up).items()
+            for k, v in store.reach(
+                [*keys, "Shipment:SH-1"], GENEALOGY, Direction.up, each=True
+            ).items()
         },
-        "count": store.count_reach(keys, Direction.down, EntityType.Device),
-        "count up": store.count_reach(["Shipment:SH-1"], Direction.up, EntityType.Device),
+        "count": store.reach(
+            keys, GENEALOGY, Direction.down, target=EntityType.Device, each=True, count=True
+        ),
+        "count up": store.reach(
+            ["Shipment:SH-1"],
+            GENEALOGY,
+            Direction.up,
+            target=EntityType.Device,
+            each=True,
+            count=True,
+        ),
     }
     return out
 
@@ -102,9 +113,9 @@ def test_as_of_shows_each_record_in_the_version_it_had_then(store: GraphStore) -
         quantities[when] = (lot.props["quantity"], [v.props["quantity"] for v in lot.history])
         assert lot.recorded_at == when
     assert quantities == {t1: (100.0, []), t2: (80.0, [100.0]), t3: (60.0, [100.0, 80.0])}
-    (edge,) = store.at(t1).hop(["MaterialLot:L-1"], [RelType.CONSUMED_IN], Direction.down)
+    (edge,) = store.at(t1).edges(["MaterialLot:L-1"], [RelType.CONSUMED_IN], Direction.down)
     assert edge.props == {"quantity": 20.0}
-    (edge,) = store.at(t2).hop(["MaterialLot:L-1"], [RelType.CONSUMED_IN], Direction.down)
+    (edge,) = store.at(t2).edges(["MaterialLot:L-1"], [RelType.CONSUMED_IN], Direction.down)
     assert edge.props == {"quantity": 25.0}
 
 
@@ -114,7 +125,7 @@ def test_records_created_after_the_time_do_not_exist(store: GraphStore) -> None:
     view = store.at(t1)
     assert view.existing(["Device:D-3", "Device:D-2"]) == {"Device:D-2"}
     assert view.nodes(["Device:D-3"]) == {}
-    assert view.reach_each(["Device:D-3"], Direction.up) == {}
+    assert view.reach(["Device:D-3"], GENEALOGY, Direction.up, each=True) == {}
     assert "Device:D-3" not in view.keys_of_type(EntityType.Device)
     with pytest.raises(NotFound, match="Device:D-3"):
         trace(view, "Device:D-3", Direction.up)
@@ -203,14 +214,19 @@ def _random_answers(store: GraphStore, starts: list[str]) -> dict[str, Any]:
     for start in known:
         for direction in Direction:
             out[f"trace {start} {direction}"] = trace(store, start, direction).as_json()
-    out["reach"] = sorted(store.reach(starts, GENEALOGY, Direction.down, 2))
+    out["reach"] = sorted(store.reach(starts, GENEALOGY, Direction.down, depth=2))
     for direction in Direction:
-        out[f"links {direction}"] = sorted(store.links(starts, GENEALOGY, direction))
+        out[f"links {direction}"] = sorted(store.edges(starts, GENEALOGY, direction, props=False))
     out["nodes"] = {k: n.as_json() for k, n in sorted(store.nodes(starts).items())}
-    out["each"] = {k: sorted(v) for k, v in store.reach_each(starts, Direction.down).items()}
-    batches = store.reach_each(starts, Direction.down, MAKING, EntityType.Batch)
+    out["each"] = {
+        k: sorted(v) for k, v in store.reach(starts, GENEALOGY, Direction.down, each=True).items()
+    }
+    batches = store.reach(starts, MAKING, Direction.down, target=EntityType.Batch, each=True)
     out["each batch"] = {k: sorted(v) for k, v in batches.items()}
-    out["count"] = store.count_reach(starts, Direction.up, EntityType.Batch)
+    out["count"] = store.reach(
+        starts, GENEALOGY, Direction.up, target=EntityType.Batch, each=True, count=True
+    )
+    assert isinstance(store, CountsOutputs)
     out["output"] = {k: (v.sole, sorted(v.shared)) for k, v in store.output_each(starts).items()}
     out["batches"] = store.keys_of_type(EntityType.Batch)
     return out

@@ -8,7 +8,7 @@ import random
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -35,7 +35,7 @@ from tracegraph.model import (
     RelType,
     key_type,
 )
-from tracegraph.store.base import GraphStore, WriteRequest
+from tracegraph.store.base import CountsOutputs, GraphStore, WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
 
@@ -176,11 +176,33 @@ for _r in FIXED:
         _r["at"] = "2026-01-02"
 
 
+class _WithoutCounts:
+    """A store without the `CountsOutputs` capability: every other primitive of ``inner``."""
+
+    def __init__(self, inner: GraphStore) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "output_each":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def _without_counts(store: GraphStore) -> GraphStore:
+    plain = cast(GraphStore, _WithoutCounts(store))
+    assert not isinstance(plain, CountsOutputs)
+    return plain
+
+
 def test_exposure_per_batch_equals_one_closure_per_candidate(store: GraphStore) -> None:
     _load(store, FIXED)
     candidates = _candidates(FIXED)
     got = exposures(store, candidates)
-    assert got == store.count_reach(candidates, Direction.down, E.Device)
+    assert got == store.reach(
+        candidates, GENEALOGY, Direction.down, target=E.Device, each=True, count=True
+    )
+    # A store that cannot count the outputs itself gives the same numbers.
+    assert exposures(_without_counts(store), candidates) == got
     assert got == {c: _plain_exposure(FIXED, c, None) for c in candidates}
     # Worked by hand: S-1 reaches B-SUB, B-MID, B-TOP: D-S1 D-S2 D-M1 D-T1 D-T2 and, through
     # the installations, D-X1; EQ-1 adds the cycle's D-C1 D-C2 to B-MID's D-M1 D-T1 D-T2.
@@ -196,8 +218,9 @@ def test_exposure_per_batch_equals_one_closure_per_candidate(store: GraphStore) 
 def test_output_each_counts_the_devices_only_one_batch_reaches(store: GraphStore) -> None:
     _load(store, FIXED)
     batches = [k for k in keys_of(FIXED) if key_type(k) is E.Batch]
+    assert isinstance(store, CountsOutputs)
     made = store.output_each([*batches, "Batch:nope"])
-    whole = store.reach_each(batches, Direction.down, OUTPUT)
+    whole = store.reach(batches, OUTPUT, Direction.down, each=True)
     assert made.keys() == whole.keys() == set(batches)
     for batch, out in made.items():
         assert out.shared <= whole[batch]
@@ -215,7 +238,9 @@ def test_output_each_counts_the_devices_only_one_batch_reaches(store: GraphStore
 def test_upstream_through_the_parents_equals_one_closure_per_case(store: GraphStore) -> None:
     _load(store, FIXED)
     devices = sorted(k for k in keys_of(FIXED) if key_type(k) is E.Device)
-    plain = {d: up for d, up in store.reach_each(devices, Direction.up).items() if up}
+    plain = {
+        d: up for d, up in store.reach(devices, GENEALOGY, Direction.up, each=True).items() if up
+    }
     assert upstream_of_each(store, devices) == plain
     # D-T1 has two parents (its batch, and D-X1 installed in it, which holds D-S1 of B-SUB).
     assert {"Batch:B-TOP", "Device:D-X1", "Device:D-S1", "Batch:B-SUB", "Supplier:S-1"} <= plain[
@@ -232,15 +257,17 @@ def test_exposure_of_an_unknown_or_idle_candidate_is_zero(store: GraphStore) -> 
     }
 
 
-def test_reach_each_walks_the_making_edges_only(store: GraphStore) -> None:
+def test_reach_per_seed_walks_the_making_edges_only(store: GraphStore) -> None:
     _load(store, FIXED)
-    each = store.reach_each(["Supplier:S-1", "Equipment:EQ-1", "nope:x"], Direction.down, MAKING)
+    each = store.reach(
+        ["Supplier:S-1", "Equipment:EQ-1", "nope:x"], MAKING, Direction.down, each=True
+    )
     assert each == {
         "Supplier:S-1": {"MaterialLot:L-1", "Batch:B-SUB", "Batch:B-MID", "Batch:B-TOP"},
         "Equipment:EQ-1": {"Batch:B-MID", "Batch:B-TOP", "Batch:B-C1", "Batch:B-C2"},
     }
     # A family without a query of its own still answers, one closure per seed.
-    up = store.reach_each(["Device:D-T1"], Direction.up, [R.INSTALLED_IN])
+    up = store.reach(["Device:D-T1"], [R.INSTALLED_IN], Direction.up, each=True)
     assert up == {"Device:D-T1": {"Device:D-X1", "Device:D-S1"}}
 
 
@@ -266,10 +293,17 @@ def test_exposure_equals_a_plain_count_on_random_genealogies(
         for store in (embedded, neo4j):
             _load(store, records)
             assert exposures(store, candidates, members) == expected, store.kind
-            plain = {d: up for d, up in store.reach_each(devices, Direction.up).items() if up}
+            assert exposures(_without_counts(store), candidates, members) == expected, store.kind
+            plain = {
+                d: up
+                for d, up in store.reach(devices, GENEALOGY, Direction.up, each=True).items()
+                if up
+            }
             assert upstream_of_each(store, devices) == plain, store.kind
             if members is None:
-                counted = store.count_reach(candidates, Direction.down, E.Device)
+                counted = store.reach(
+                    candidates, GENEALOGY, Direction.down, target=E.Device, each=True, count=True
+                )
                 assert {c: counted.get(c, 0) for c in candidates} == expected, store.kind
 
 

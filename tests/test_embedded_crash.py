@@ -80,7 +80,7 @@ def test_reopened_store_reads_back_identical_values(tmp_path: Path) -> None:
     keys = sorted(first.graph.nodes)
     assert again.nodes(keys) == first.nodes(keys)
     everything = list(first.graph.nodes)
-    assert again.edges_among(everything, list(RelType)) == first.edges_among(
-        everything, list(RelType)
+    assert again.edges(everything, list(RelType), None) == first.edges(
+        everything, list(RelType), None
     )
     assert again.audit_entries() == first.audit_entries()

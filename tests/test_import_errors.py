@@ -397,7 +397,7 @@ def test_one_bad_record_among_good_ones_writes_nothing(
     assert len(error.details) == 1
     assert error.details[0].startswith(f"data.jsonl:{at}: ")
     assert store.existing(GOOD_KEYS) == set()
-    assert store.edges_among(GOOD_KEYS, GENEALOGY) == []
+    assert store.edges(GOOD_KEYS, GENEALOGY, None) == []
     assert store.audit_entries() == []
     # The same records without the bad one are then imported whole.
     good: list[dict[str, Any] | str] = [*GOOD]
@@ -410,7 +410,7 @@ def test_an_edge_may_reach_a_node_already_in_the_store(store: GraphStore) -> Non
     import_records(store, read_jsonl("nodes.jsonl", [line(r) for r in GOOD[:4]]), REQ)
     report = import_records(store, read_jsonl("edges.jsonl", [line(r) for r in GOOD[4:]]), REQ)
     assert report.summary.created == 3
-    assert [(e.type, e.src, e.dst) for e in store.edges_among(GOOD_KEYS, GENEALOGY)] == [
+    assert [(e.type, e.src, e.dst) for e in store.edges(GOOD_KEYS, GENEALOGY, None)] == [
         ("PRODUCED", "Batch:B-1", "Device:D-1"),
         ("CONSUMED_IN", "MaterialLot:L-1", "Batch:B-1"),
         ("SUPPLIED", "Supplier:S-1", "MaterialLot:L-1"),
@@ -523,7 +523,7 @@ def test_a_csv_folder_imports_end_to_end(tmp_path: Path) -> None:
         "received_at": "2026-01-05T00:00:00Z",
     }
     assert nodes["MaterialLot:L-2"].as_json()["received_at"] == "2026-01-06T10:00:00Z"
-    edges = store.edges_among(keys, GENEALOGY)
+    edges = store.edges(keys, GENEALOGY, None)
     assert [e.as_json() for e in edges] == [
         {"type": "SUPPLIED", "from": "Supplier:S-1", "to": "MaterialLot:L-1", "source": "ERP"},
         {"type": "SUPPLIED", "from": "Supplier:S-2", "to": "MaterialLot:L-2"},
@@ -607,5 +607,5 @@ def test_the_same_data_as_jsonl_and_as_csv_is_stored_the_same(tmp_path: Path) ->
     for key in keys:
         assert (key, a[key].props) == (key, b[key].props)
     every_rel = [*GENEALOGY, *EVIDENCE]
-    assert from_jsonl.edges_among(keys, every_rel) == from_csv.edges_among(keys, every_rel)
-    assert len(from_csv.edges_among(keys, every_rel)) == 5
+    assert from_jsonl.edges(keys, every_rel, None) == from_csv.edges(keys, every_rel, None)
+    assert len(from_csv.edges(keys, every_rel, None)) == 5

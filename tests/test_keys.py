@@ -22,11 +22,11 @@ def test_a_key_is_shown_once_and_kept_only_as_its_digest(store: GraphStore) -> N
     made = create_key(store, "auditor", "  QA audit  ")
     assert made.key.startswith(f"tg_{made.record.id}_")
     assert len(made.key) > 40
-    (kept,) = store.api_keys()
+    (kept,) = store.keyring.all()
     assert kept == made.record
     assert (kept.name, kept.role, kept.revoked) == ("QA audit", "auditor", False)
     assert kept.sha256 == digest(made.key)
-    assert made.key not in repr(store.api_keys())
+    assert made.key not in repr(store.keyring.all())
     assert made.key not in orjson.dumps(list_keys(store).as_json()).decode()
     assert authenticate(store, made.key) == kept
     assert authenticate(store, made.key[:-1] + ("A" if made.key[-1] != "A" else "B")) is None
@@ -43,7 +43,7 @@ def test_names_are_unique_roles_are_known_and_defaults_are_given(store: GraphSto
         create_key(store, "root")
     with pytest.raises(BadInput, match="name: empty"):
         create_key(store, "admin", "   ")
-    assert [k.role for k in store.api_keys()] == ["integrator", "analyst"]
+    assert [k.role for k in store.keyring.all()] == ["integrator", "analyst"]
 
 
 def test_revoking_keeps_the_first_time_and_refuses_the_key(store: GraphStore) -> None:
@@ -54,7 +54,7 @@ def test_revoking_keeps_the_first_time_and_refuses_the_key(store: GraphStore) ->
     again = revoke_key(store, made.record.id, now=at + dt.timedelta(days=1))
     assert again.revoked_at == at
     assert authenticate(store, made.key) is None
-    assert store.api_keys()[0].revoked_at == at
+    assert store.keyring.all()[0].revoked_at == at
     with pytest.raises(NotFound, match="nope: no API key"):
         revoke_key(store, "nope")
 
@@ -68,9 +68,9 @@ def test_keys_live_beside_the_graph_not_in_it(store: GraphStore) -> None:
     assert len(store.audit_entries()) == entries
     assert all(not k.startswith("ApiKey") for t in EntityType for k in store.keys_of_type(t))
     view = store.at(dt.datetime.now(dt.UTC))
-    assert view.api_keys() == store.api_keys()
+    assert view.keyring.all() == store.keyring.all()
     with pytest.raises(BadInput, match="read-only"):
-        view.api_key_put(made.record)
+        view.keyring.add(made.record)
 
 
 @pytest.mark.neo4j
@@ -101,10 +101,10 @@ def test_embedded_keys_survive_reopening_and_old_files_stay_readable(tmp_path: P
     old = tmp_path / "old.tgdb"
     old.write_bytes(orjson.dumps(data))
     reopened = EmbeddedStore(old)
-    assert reopened.api_keys() == []
+    assert reopened.keyring.all() == []
     assert len(reopened.keys_of_type(EntityType.Device)) == 40
     create_key(reopened, "analyst")
-    assert len(EmbeddedStore(old).api_keys()) == 1
+    assert len(EmbeddedStore(old).keyring.all()) == 1
 
 
 def test_ping_says_at_once_when_the_embedded_store_is_gone(tmp_path: Path) -> None:

@@ -242,8 +242,8 @@ def test_layouts_of_random_genealogies_are_sound(
         for way in (Direction.up, Direction.down):
             if direction in ("both", str(way)):
                 closure |= store.reach([start], GENEALOGY, way)
-        edges = [*store.hop(expand, GENEALOGY, Direction.up),
-                 *store.hop(expand, GENEALOGY, Direction.down)]  # fmt: skip
+        edges = [*store.edges(expand, GENEALOGY, Direction.up),
+                 *store.edges(expand, GENEALOGY, Direction.down)]  # fmt: skip
         pinned = {start, *expand} | {k for edge in edges for k in (edge.src, edge.dst)}
         assert answer["counts"]["total"] == len(closure | pinned)
         # The start, the expanded nodes and their neighbours are always shown.

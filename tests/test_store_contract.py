@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tracegraph.errors import InvalidImport, NotFound
+from tracegraph.errors import BadInput, InvalidImport, NotFound
 from tracegraph.importer import import_records, read_jsonl
-from tracegraph.model import GENEALOGY, MAKING, Direction, EntityType, RelType
+from tracegraph.model import GENEALOGY, MAKING, MAX_HOPS, Direction, EntityType, RelType
 from tracegraph.store.base import GENESIS, GraphStore, WriteRequest, entry_hash
 from tracegraph.trace import trace
 
@@ -94,7 +94,7 @@ def test_changed_values_update_and_keep_the_previous_version(store: GraphStore) 
     assert [v.props["quantity"] for v in lot.history] == [100.0]
     assert lot.history[0].audit_seq == 1
     assert lot.audit_seq == 2
-    edge = store.hop(["MaterialLot:L-1"], [RelType.CONSUMED_IN], Direction.down)
+    edge = store.edges(["MaterialLot:L-1"], [RelType.CONSUMED_IN], Direction.down)
     assert [e.props for e in edge] == [{"quantity": 25.0}]
     # Fields left out of a record are kept, not erased.
     load(store, [{"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-05"}])
@@ -137,7 +137,7 @@ def test_instants_and_dates_read_back_exactly(store: GraphStore) -> None:
     assert got["Batch:B-9"].props["started_at"] == dt.datetime(
         2026, 3, 1, 8, 0, 0, 1, tzinfo=dt.UTC
     )
-    (edge,) = store.hop(["Batch:B-9"], [RelType.PROCESSED], Direction.up)
+    (edge,) = store.edges(["Batch:B-9"], [RelType.PROCESSED], Direction.up)
     assert edge.props["at"] == dt.datetime(1901, 6, 30, 12, 34, 56, 500000, tzinfo=dt.UTC)
     # An update of an edge between nodes that already exist, next to a new node's edge.
     update = [
@@ -157,7 +157,7 @@ def test_instants_and_dates_read_back_exactly(store: GraphStore) -> None:
     ]
     report = load(store, update)
     assert (report.summary.created, report.summary.updated) == (2, 1)
-    edges = store.hop(["Equipment:EQ-9"], [RelType.PROCESSED], Direction.down)
+    edges = store.edges(["Equipment:EQ-9"], [RelType.PROCESSED], Direction.down)
     assert [(e.dst, e.props["at"]) for e in edges] == [
         ("Batch:B-10", dt.datetime(2026, 3, 2, tzinfo=dt.UTC)),
         ("Batch:B-9", dt.datetime(1901, 6, 30, 12, 34, 57, tzinfo=dt.UTC)),
@@ -188,30 +188,30 @@ def test_edges_may_join_nodes_imported_earlier(store: GraphStore) -> None:
         load(store, [{"type": "PRODUCED", "from": "Batch:B-1", "to": "Device:D-9"}])
 
 
-def test_hop_reach_and_edges_among(store: GraphStore) -> None:
+def test_edges_and_reach(store: GraphStore) -> None:
     load(store)
-    down = store.hop(["MaterialLot:L-1", "MaterialLot:L-2"], GENEALOGY, Direction.down)
+    down = store.edges(["MaterialLot:L-1", "MaterialLot:L-2"], GENEALOGY, Direction.down)
     assert [(e.src, e.dst) for e in down] == [
         ("MaterialLot:L-1", "Batch:SUB-1"),
         ("MaterialLot:L-2", "Batch:SUB-1"),
     ]
     assert down[0].props == {"quantity": 20.0}
-    up = store.hop(["Batch:B-1"], [RelType.PROCESSED], Direction.up)
+    up = store.edges(["Batch:B-1"], [RelType.PROCESSED], Direction.up)
     assert [(e.type, e.src, e.props["at"]) for e in up] == [
         (RelType.PROCESSED, "Equipment:EQ-1", dt.datetime(2026, 1, 8, 10, tzinfo=dt.UTC))
     ]
-    # links: the same edges as hop, without their properties, in any order.
+    # Without properties: the same edges, in any order.
     for keys, direction in [
         (["MaterialLot:L-1", "MaterialLot:L-2", "Batch:B-1", "Device:D-1"], Direction.down),
         (["Batch:B-1", "Batch:SUB-1", "Device:D-2", "Customer:C-1"], Direction.up),
         (["Supplier:S-1", "no such key"], Direction.down),
     ]:
-        hopped = store.hop(keys, GENEALOGY, direction)
+        hopped = store.edges(keys, GENEALOGY, direction)
         assert hopped
-        assert sorted(store.links(keys, GENEALOGY, direction)) == sorted(
+        assert sorted(store.edges(keys, GENEALOGY, direction, props=False)) == sorted(
             (e.type, e.src, e.dst) for e in hopped
         )
-    assert store.links(["Batch:B-1"], [RelType.PRODUCED], Direction.down) in (
+    assert store.edges(["Batch:B-1"], [RelType.PRODUCED], Direction.down, props=False) in (
         [
             (RelType.PRODUCED, "Batch:B-1", "Device:D-1"),
             (RelType.PRODUCED, "Batch:B-1", "Device:D-2"),
@@ -221,7 +221,7 @@ def test_hop_reach_and_edges_among(store: GraphStore) -> None:
             (RelType.PRODUCED, "Batch:B-1", "Device:D-1"),
         ],
     )
-    assert store.links([], GENEALOGY, Direction.down) == []
+    assert store.edges([], GENEALOGY, Direction.down, props=False) == []
     assert store.reach(["MaterialLot:L-1"], GENEALOGY, Direction.down) == {
         "Batch:SUB-1",
         "Batch:B-1",
@@ -230,7 +230,7 @@ def test_hop_reach_and_edges_among(store: GraphStore) -> None:
         "Shipment:SH-1",
         "Customer:C-1",
     }
-    assert store.reach(["MaterialLot:L-1"], GENEALOGY, Direction.down, 2) == {
+    assert store.reach(["MaterialLot:L-1"], GENEALOGY, Direction.down, depth=2) == {
         "Batch:SUB-1",
         "Batch:B-1",
     }
@@ -244,8 +244,8 @@ def test_hop_reach_and_edges_among(store: GraphStore) -> None:
         "Material:M-1",
     }
     assert store.reach(["Customer:C-1"], GENEALOGY, Direction.down) == set()
-    among = store.edges_among(
-        ["Batch:B-1", "Device:D-1", "Shipment:SH-1", "Customer:C-1"], GENEALOGY
+    among = store.edges(
+        ["Batch:B-1", "Device:D-1", "Shipment:SH-1", "Customer:C-1"], GENEALOGY, None
     )
     assert [(e.type, e.src, e.dst) for e in among] == [
         (RelType.PRODUCED, "Batch:B-1", "Device:D-1"),
@@ -304,26 +304,66 @@ def test_every_write_appends_one_hash_chained_audit_entry(store: GraphStore) -> 
     assert (entries[0].created, entries[1].updated) == (len(LINES), 1)
 
 
-def test_reach_each_and_count_reach_answer_per_seed(store: GraphStore) -> None:
+def test_reach_answers_per_seed_and_counts(store: GraphStore) -> None:
     load(store)
-    each = store.reach_each(["Device:D-1", "Device:D-2", "Device:nope"], Direction.up)
+    each = store.reach(
+        ["Device:D-1", "Device:D-2", "Device:nope"], GENEALOGY, Direction.up, each=True
+    )
     assert set(each) == {"Device:D-1", "Device:D-2"}
     assert each["Device:D-1"] == store.reach(["Device:D-1"], GENEALOGY, Direction.up)
     # With a target type: the same closures, cut to that type (walked through the others).
     seeds = ["Device:D-1", "Device:D-2", "Customer:C-1", "Device:nope"]
-    batches = store.reach_each(seeds, Direction.up, GENEALOGY, EntityType.Batch)
+    batches = store.reach(seeds, GENEALOGY, Direction.up, target=EntityType.Batch, each=True)
     assert batches == {
         s: {k for k in keys if k.startswith("Batch:")}
-        for s, keys in store.reach_each(seeds, Direction.up).items()
+        for s, keys in store.reach(seeds, GENEALOGY, Direction.up, each=True).items()
     }
     assert batches["Device:D-1"] == {"Batch:B-1", "Batch:SUB-1"}
-    assert store.reach_each(["Supplier:S-1"], Direction.down, MAKING, EntityType.Batch) == {
-        "Supplier:S-1": {"Batch:SUB-1", "Batch:B-1"}
-    }
-    counts = store.count_reach(
-        ["MaterialLot:L-1", "Batch:B-1", "Customer:C-1"], Direction.down, EntityType.Device
+    assert store.reach(
+        ["Supplier:S-1"], MAKING, Direction.down, target=EntityType.Batch, each=True
+    ) == {"Supplier:S-1": {"Batch:SUB-1", "Batch:B-1"}}
+    counts = store.reach(
+        ["MaterialLot:L-1", "Batch:B-1", "Customer:C-1"],
+        GENEALOGY,
+        Direction.down,
+        target=EntityType.Device,
+        each=True,
+        count=True,
     )
     assert counts == {"MaterialLot:L-1": 2, "Batch:B-1": 2, "Customer:C-1": 0}
+
+
+def test_reach_takes_a_depth_and_a_target_in_every_form(store: GraphStore) -> None:
+    load(store)
+    lot, down = ["MaterialLot:L-1", "Device:nope"], Direction.down
+    two = {"Batch:SUB-1", "Batch:B-1"}
+    assert store.reach(lot, GENEALOGY, down, depth=2) == two
+    assert store.reach(lot, GENEALOGY, down, depth=2, each=True) == {"MaterialLot:L-1": two}
+    assert store.reach(lot, GENEALOGY, down, depth=2, each=True, count=True) == {
+        "MaterialLot:L-1": 2
+    }
+    devices = {"Device:D-1", "Device:D-2"}
+    assert store.reach(lot, GENEALOGY, down, target=EntityType.Device) == devices
+    assert store.reach(lot, GENEALOGY, down, depth=3, target=EntityType.Device) == devices
+    assert store.reach(lot, GENEALOGY, down, depth=2, target=EntityType.Device) == set()
+    assert store.reach(
+        lot, GENEALOGY, down, depth=4, target=EntityType.Batch, each=True, count=True
+    ) == {"MaterialLot:L-1": 2}
+    # A depth of MAX_HOPS or more is the whole closure.
+    whole = store.reach(lot, GENEALOGY, down)
+    assert store.reach(lot, GENEALOGY, down, depth=MAX_HOPS) == whole
+    assert store.reach(lot, GENEALOGY, down, depth=MAX_HOPS + 5, each=True) == {
+        "MaterialLot:L-1": whole
+    }
+    # The edges among a set, without their properties.
+    keys = ["Batch:B-1", "Device:D-1", "Shipment:SH-1", "Customer:C-1"]
+    assert sorted(store.edges(keys, GENEALOGY, None, props=False)) == sorted(
+        (e.type, e.src, e.dst) for e in store.edges(keys, GENEALOGY, None)
+    )
+    with pytest.raises(BadInput, match="each"):
+        store.reach(lot, GENEALOGY, down, count=True)  # type: ignore[call-overload]
+    with pytest.raises(BadInput, match="depth 0"):
+        store.reach(lot, GENEALOGY, down, depth=0)
 
 
 @pytest.mark.parametrize("devices", [6, 7])  # a last page that is full, and one that is not

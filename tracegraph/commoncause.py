@@ -8,9 +8,10 @@ N, K cases, ``exposure`` draws): how likely it is that ``exposure`` devices pick
 from the population hold that many cases.
 
 The whole analysis is a fixed handful of store calls whatever the number of candidates: one
-``hop`` to the cases' parents and one ``reach_each`` upstream from them (`upstream_of_each`),
-one ``reach_each`` over the making edges for all the candidates, one ``output_each`` for the
-batches they reach (their devices, counted in the store), one ``nodes`` for the names of the
+``edges`` to the cases' parents and one ``reach`` (``each``) upstream from them
+(`upstream_of_each`), one ``reach`` (``each``) over the making edges for all the candidates,
+one ``output_each`` for the batches they reach (their devices, counted in the store; a store
+without that capability answers one more ``reach``), one ``nodes`` for the names of the
 ranked ones. The exposures are then summed here, sharing the work between candidates that
 reach the same batches (`exposures`; docs/common-cause.md).
 """
@@ -36,7 +37,7 @@ from tracegraph.model import (
     iso,
     key_type,
 )
-from tracegraph.store.base import GraphStore, StoredEdge
+from tracegraph.store.base import CountsOutputs, GraphStore, StoredEdge
 
 #: The upstream entity types that can be a common cause (PRODUCT.md §4).
 CANDIDATE_TYPES: Final[frozenset[EntityType]] = frozenset(
@@ -158,9 +159,9 @@ def upstream_of_each(store: GraphStore, cases: Sequence[str]) -> dict[str, set[s
     case is then bounded at MAX_HOPS + 1 hops, not MAX_HOPS; genealogies are far shallower.)
     Cases with no parent are left out."""
     parents: dict[str, set[str]] = {}
-    for edge in store.hop(cases, GENEALOGY, Direction.up):
+    for edge in store.edges(cases, GENEALOGY, Direction.up):
         parents.setdefault(edge.dst, set()).add(edge.src)
-    above = store.reach_each(sorted(set().union(*parents.values())), Direction.up)
+    above = store.reach(sorted(set().union(*parents.values())), GENEALOGY, Direction.up, each=True)
     out = {}
     for case, mine in parents.items():
         upstream = set(mine)
@@ -182,13 +183,14 @@ def exposures(
     (if a batch) and the batches c reaches over MAKING edges alone (a walk over lots and
     batches, a few per cent of the nodes), and made(b) is what b reaches over OUTPUT edges:
     the devices it produced and those they are installed in. made(b) is read once per
-    distinct batch, by `GraphStore.output_each`: the devices no other batch can reach (their
-    one way in is a PRODUCED edge from b: nearly all) as a number, the rest by key, unioned
-    here. With ``members`` (a product's devices) the keys are needed to intersect, and each
-    made(b) is read whole; a device in only one of them is counted, the rest unioned.
+    distinct batch, by `CountsOutputs.output_each` where the store has it: the devices no
+    other batch can reach (their one way in is a PRODUCED edge from b: nearly all) as a
+    number, the rest by key, unioned here. With ``members`` (a product's devices) the keys are
+    needed to intersect, and on a store without `CountsOutputs`, each made(b) is read whole
+    (`GraphStore.reach`); a device in only one of them is counted, the rest unioned.
     """
     # Only the batches of each making closure: its lots are walked through, not sent.
-    making = store.reach_each(candidates, Direction.down, MAKING, EntityType.Batch)
+    making = store.reach(candidates, MAKING, Direction.down, target=EntityType.Batch, each=True)
     batches_of = {
         c: reached | {c} if key_type(c) is EntityType.Batch else reached
         for c, reached in making.items()
@@ -196,24 +198,35 @@ def exposures(
     batches = sorted(set().union(*batches_of.values()))
     sole: dict[str, int]
     shared: dict[str, Collection[str]]
-    if members is None:
+    if members is None and isinstance(store, CountsOutputs):
         made = store.output_each(batches)
         sole = {b: m.sole for b, m in made.items()}
         shared = {b: m.shared for b, m in made.items()}
     else:
-        whole = {
-            batch: reached.intersection(members)
-            for batch, reached in store.reach_each(batches, Direction.down, OUTPUT).items()
-        }
-        owners = Counter(d for mine in whole.values() for d in mine)
-        sole = {b: sum(1 for d in mine if owners[d] == 1) for b, mine in whole.items()}
-        shared = {b: {d for d in mine if owners[d] > 1} for b, mine in whole.items()}
+        sole, shared = _split_outputs(store, batches, members)
     out = {}
     for c in candidates:
         mine = batches_of.get(c, set())
         common: set[str] = set().union(*(shared.get(b, ()) for b in mine))
         out[c] = sum(sole.get(b, 0) for b in mine) + len(common)
     return out
+
+
+def _split_outputs(
+    store: GraphStore, batches: Sequence[str], members: Collection[str] | None
+) -> tuple[dict[str, int], dict[str, Collection[str]]]:
+    """What `CountsOutputs.output_each` answers, from each batch's whole made(b) (of
+    ``members`` only, if given): per batch, how many of its devices no other batch reaches,
+    and the keys of the others."""
+    whole = store.reach(batches, OUTPUT, Direction.down, each=True)
+    if members is not None:
+        whole = {batch: reached.intersection(members) for batch, reached in whole.items()}
+    owners = Counter(d for mine in whole.values() for d in mine)
+    sole = {b: sum(1 for d in mine if owners[d] == 1) for b, mine in whole.items()}
+    shared: dict[str, Collection[str]] = {
+        b: {d for d in mine if owners[d] > 1} for b, mine in whole.items()
+    }
+    return sole, shared
 
 
 def _severity(value: str | None) -> str | None:
@@ -257,8 +270,8 @@ def _listed_devices(store: GraphStore, devices: Iterable[str]) -> list[str]:
 
 def _product_devices(store: GraphStore, product: str) -> set[str]:
     """The devices built in the product's batches (Product -HAS_BATCH-> Batch -PRODUCED->)."""
-    batches = [e.dst for e in store.hop([product], [RelType.HAS_BATCH], Direction.down)]
-    return {e.dst for e in store.hop(batches, [RelType.PRODUCED], Direction.down)}
+    batches = [e.dst for e in store.edges([product], [RelType.HAS_BATCH], Direction.down)]
+    return {e.dst for e in store.edges(batches, [RelType.PRODUCED], Direction.down)}
 
 
 def _complaints(
@@ -273,7 +286,7 @@ def _complaints(
         and (start is None or node.props["reported_at"] >= start)
         and (end is None or node.props["reported_at"] <= end)
     ]
-    return store.hop(matching, [RelType.HAS_COMPLAINT], Direction.up)
+    return store.edges(matching, [RelType.HAS_COMPLAINT], Direction.up)
 
 
 def common_cause(

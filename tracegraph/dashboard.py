@@ -15,7 +15,7 @@ Four panels, each an answer with its counts (an empty panel says zero, never not
 - **complaints** — the most recent complaints matching the filters, newest first.
 
 Cost: a fixed number of batched store calls (the ranking's, plus one ``keys_of_type``/``nodes``
-per record type read and one ``hop`` per relationship followed), never one call per node.
+per record type read and one ``edges`` per relationship followed), never one call per node.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from tracegraph.commoncause import CommonCauseResult, common_cause
 from tracegraph.errors import BadInput
-from tracegraph.model import Direction, EntityType, RelType, iso
+from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso
 from tracegraph.store.base import GraphStore, StoredEdge, StoredNode
 
 E = EntityType
@@ -121,11 +121,11 @@ def certificate_lapses(store: GraphStore, today: dt.date) -> list[dict[str, Any]
     """Suppliers with lots received outside their certificates' validity, or with no valid
     certificate today and lots in use: those with uncovered receipts first, then by key."""
     suppliers = store.nodes(store.keys_of_type(E.Supplier))
-    certs_of = _by(store.hop(list(suppliers), [R.CERTIFIES], UP), key_end="dst")
-    lots_of = _by(store.hop(list(suppliers), [R.SUPPLIED], DOWN), key_end="src")
+    certs_of = _by(store.edges(list(suppliers), [R.CERTIFIES], UP), key_end="dst")
+    lots_of = _by(store.edges(list(suppliers), [R.SUPPLIED], DOWN), key_end="src")
     certs = store.nodes(k for ks in certs_of.values() for k in ks)
     lots = store.nodes(k for ks in lots_of.values() for k in ks)
-    batches_of = _by(store.hop(list(lots), [R.CONSUMED_IN], DOWN), key_end="src")
+    batches_of = _by(store.edges(list(lots), [R.CONSUMED_IN], DOWN), key_end="src")
 
     flagged: dict[str, list[tuple[str, str]]] = {}
     for supplier in sorted(suppliers):
@@ -141,8 +141,13 @@ def certificate_lapses(store: GraphStore, today: dt.date) -> list[dict[str, Any]
                 rows.append((lot, LAPSED))
         if rows:
             flagged[supplier] = rows
-    devices = store.count_reach(
-        [lot for rows in flagged.values() for lot, _ in rows], DOWN, E.Device
+    devices = store.reach(
+        [lot for rows in flagged.values() for lot, _ in rows],
+        GENEALOGY,
+        DOWN,
+        target=E.Device,
+        each=True,
+        count=True,
     )
 
     out = []
@@ -196,11 +201,11 @@ def failed_calibrations(store: GraphStore) -> list[dict[str, Any]]:
     )  # fmt: skip
     if not failed:
         return []
-    equipment_of = _by(store.hop([n.key for n in failed], [R.MAINTAINS], DOWN), key_end="src")
+    equipment_of = _by(store.edges([n.key for n in failed], [R.MAINTAINS], DOWN), key_end="src")
     machines = sorted({k for ks in equipment_of.values() for k in ks})
-    history = _by(store.hop(machines, [R.MAINTAINS], UP), key_end="dst")
+    history = _by(store.edges(machines, [R.MAINTAINS], UP), key_end="dst")
     processed: dict[str, list[StoredEdge]] = defaultdict(list)
-    for e in store.hop(machines, [R.PROCESSED], DOWN):
+    for e in store.edges(machines, [R.PROCESSED], DOWN):
         processed[e.src].append(e)
     names = store.nodes(machines)
     batches = store.nodes(e.dst for es in processed.values() for e in es)
@@ -257,8 +262,8 @@ def failed_calibrations(store: GraphStore) -> list[dict[str, Any]]:
 
 
 def _product_devices(store: GraphStore, product: str) -> set[str]:
-    batches = [e.dst for e in store.hop([product], [R.HAS_BATCH], DOWN)]
-    return {e.dst for e in store.hop(batches, [R.PRODUCED], DOWN)}
+    batches = [e.dst for e in store.edges([product], [R.HAS_BATCH], DOWN)]
+    return {e.dst for e in store.edges(batches, [R.PRODUCED], DOWN)}
 
 
 def recent_complaints(
@@ -272,7 +277,7 @@ def recent_complaints(
 ) -> tuple[list[dict[str, Any]], int]:
     """The newest ``limit`` complaints matching the filters, and how many match in all."""
     complaints = store.nodes(store.keys_of_type(E.Complaint))
-    device_of = _by(store.hop(list(complaints), [R.HAS_COMPLAINT], UP), key_end="dst")
+    device_of = _by(store.edges(list(complaints), [R.HAS_COMPLAINT], UP), key_end="dst")
     members = _product_devices(store, product) if product is not None else None
     matching = [
         c for c in complaints.values()
@@ -284,8 +289,8 @@ def recent_complaints(
     matching.sort(key=lambda c: (c.props["reported_at"], c.key), reverse=True)
     shown = matching[:limit]
     devices = sorted({d for c in shown for d in device_of.get(c.key, [])[:1]})
-    batch_of = {e.dst: e.src for e in store.hop(devices, [R.PRODUCED], UP)}
-    product_of = {e.dst: e.src for e in store.hop(set(batch_of.values()), [R.HAS_BATCH], UP)}
+    batch_of = {e.dst: e.src for e in store.edges(devices, [R.PRODUCED], UP)}
+    product_of = {e.dst: e.src for e in store.edges(set(batch_of.values()), [R.HAS_BATCH], UP)}
     rows = []
     for c in shown:
         device = next(iter(device_of.get(c.key, [])), None)

@@ -346,20 +346,20 @@ def evidence(store: GraphStore, key: str, *, as_of: dt.datetime | None = None) -
 
     batches = sorted(k for k in roles if key_type(k) is E.Batch)
     # How downstream batches were made: their equipment, process revision and change orders.
-    for edge in store.hop(batches, [R.PROCESSED, R.FOLLOWED, R.IMPLEMENTED_IN], Direction.up):
+    for edge in store.edges(batches, [R.PROCESSED, R.FOLLOWED, R.IMPLEMENTED_IN], Direction.up):
         roles.setdefault(edge.src, "context")
     chain = sorted(roles)
-    edges = store.edges_among(chain, GENEALOGY)
+    edges = store.edges(chain, GENEALOGY, None)
 
     def of(*types: EntityType) -> list[str]:
         return [k for k in chain if key_type(k) in types]
 
-    inspected = store.hop(of(E.MaterialLot, E.Batch, E.Device), [R.INSPECTED], Direction.up)
-    maintains = store.hop(of(E.Equipment), [R.MAINTAINS], Direction.up)
-    certifies = store.hop(of(E.Supplier), [R.CERTIFIES], Direction.up)
-    governs = store.hop(of(E.Process), [R.GOVERNS], Direction.up)
-    changes = store.hop(of(E.ChangeOrder), [R.CHANGES], Direction.down)
-    has_batch = store.hop(batches, [R.HAS_BATCH], Direction.up)
+    inspected = store.edges(of(E.MaterialLot, E.Batch, E.Device), [R.INSPECTED], Direction.up)
+    maintains = store.edges(of(E.Equipment), [R.MAINTAINS], Direction.up)
+    certifies = store.edges(of(E.Supplier), [R.CERTIFIES], Direction.up)
+    governs = store.edges(of(E.Process), [R.GOVERNS], Direction.up)
+    changes = store.edges(of(E.ChangeOrder), [R.CHANGES], Direction.down)
+    has_batch = store.edges(batches, [R.HAS_BATCH], Direction.up)
 
     nodes = store.nodes(
         [

@@ -172,7 +172,7 @@ def impact(store: GraphStore, change: str) -> ImpactResult:
         raise NotFound(f"{co}: no such change order in the store")
 
     # 1. What the change touches directly.
-    changed = sorted({e.dst for e in store.hop([co], [R.CHANGES], DOWN)})
+    changed = sorted({e.dst for e in store.edges([co], [R.CHANGES], DOWN)})
     materials = _of(changed, E.Material)
     products = _of(changed, E.Product)
     processes = _of(changed, E.Process)
@@ -181,11 +181,11 @@ def impact(store: GraphStore, change: str) -> ImpactResult:
 
     # 2. Lots of changed materials and of changed suppliers; processes of changed documents.
     #    A Material only has HAS_LOT, a Supplier SUPPLIED and a Document GOVERNS going out.
-    first = store.hop(materials | suppliers | documents, [R.HAS_LOT, R.SUPPLIED, R.GOVERNS], DOWN)
+    first = store.edges(materials | suppliers | documents, [R.HAS_LOT, R.SUPPLIED, R.GOVERNS], DOWN)
     material_lots = {e.dst for e in first if e.type is R.HAS_LOT}
     supplier_lots = {e.dst for e in first if e.type is R.SUPPLIED}
     doc_governs = [e for e in first if e.type is R.GOVERNS]
-    lot_sources = store.hop(material_lots | supplier_lots, [R.HAS_LOT, R.SUPPLIED], UP)
+    lot_sources = store.edges(material_lots | supplier_lots, [R.HAS_LOT, R.SUPPLIED], UP)
     # Materials a changed supplier delivered lots of, and suppliers of changed materials' lots.
     supplier_lot_material = [
         e for e in lot_sources if e.type is R.HAS_LOT and e.dst in supplier_lots
@@ -195,13 +195,13 @@ def impact(store: GraphStore, change: str) -> ImpactResult:
 
     # 3. Products governed by changed processes and by processes of changed documents.
     governing = processes | {e.dst for e in doc_governs}
-    process_governs = store.hop(governing, [R.GOVERNS], DOWN)
+    process_governs = store.edges(governing, [R.GOVERNS], DOWN)
 
     # 4. Where-used: everything those products and materials are part of, transitively.
     seeds = products | materials | delivered | {e.dst for e in process_governs}
     closure = store.reach(seeds, [R.COMPONENT_OF], DOWN)
     affected = sorted(_of(seeds | closure, E.Product))
-    component_of = store.edges_among(seeds | closure, [R.COMPONENT_OF])
+    component_of = store.edges(seeds | closure, [R.COMPONENT_OF], None)
 
     # The reasons: which changed items reach each product, and one shortest chain from one.
     step: dict[str, list[str]] = defaultdict(list)
@@ -219,11 +219,11 @@ def impact(store: GraphStore, change: str) -> ImpactResult:
 
     # 5. Processes and documents that govern the affected products.
     product_governors = [
-        e for e in store.hop(affected, [R.GOVERNS], UP) if key_type(e.src) is E.Process
+        e for e in store.edges(affected, [R.GOVERNS], UP) if key_type(e.src) is E.Process
     ]
     process_keys = sorted(governing | {e.src for e in product_governors})
     process_docs = [
-        e for e in store.hop(process_keys, [R.GOVERNS], UP) if key_type(e.src) is E.Document
+        e for e in store.edges(process_keys, [R.GOVERNS], UP) if key_type(e.src) is E.Document
     ]
     document_keys = sorted(documents | {e.src for e in process_docs})
 
@@ -235,22 +235,23 @@ def impact(store: GraphStore, change: str) -> ImpactResult:
             lot_materials[e.dst].add(e.src)
 
     # 7. Batches: built under the change; of affected products (for those still in process).
-    under_change = sorted({e.dst for e in store.hop([co], [R.IMPLEMENTED_IN], DOWN)})
-    product_batches = sorted({e.dst for e in store.hop(affected, [R.HAS_BATCH], DOWN)})
+    under_change = sorted({e.dst for e in store.edges([co], [R.IMPLEMENTED_IN], DOWN)})
+    product_batches = sorted({e.dst for e in store.edges(affected, [R.HAS_BATCH], DOWN)})
 
     # 8. Devices: everything a batch of an affected product (or a batch under the change) went
     #    into, sub-assemblies and installed components included: one closure each.
     of_affected = _of(store.reach(product_batches, GENEALOGY, DOWN), E.Device)
     built_under = _of(store.reach(under_change, GENEALOGY, DOWN), E.Device)
     devices = sorted(of_affected | built_under)
-    device_batch = _first_by(store.links(devices, [R.PRODUCED], UP), key_end="dst")
-    complaint_edges = store.links(devices, [R.HAS_COMPLAINT], DOWN)
+    device_batch = _first_by(store.edges(devices, [R.PRODUCED], UP, props=False), key_end="dst")
+    complaint_edges = store.edges(devices, [R.HAS_COMPLAINT], DOWN, props=False)
     complaint_device = _first_by(complaint_edges, key_end="dst")
     batch_product = _first_by(
-        store.links(
+        store.edges(
             set(under_change) | set(product_batches) | set(device_batch.values()),
             [R.HAS_BATCH],
             UP,
+            props=False,
         ),
         key_end="dst",
     )

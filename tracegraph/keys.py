@@ -92,7 +92,7 @@ def create_key(
 ) -> NewKey:
     """Make a key for ``role``; ``name`` (default ``<role>-<id>``) is its actor in the audit."""
     chosen = parse_role(role)
-    existing = store.api_keys()
+    existing = store.keyring.all()
     ids = {k.id for k in existing}
     key_id = secrets.token_hex(4)
     while key_id in ids:  # pragma: no cover - one chance in four billion per key
@@ -107,17 +107,17 @@ def create_key(
         sha256=digest(secret),
         created_at=now or dt.datetime.now(dt.UTC),
     )
-    store.api_key_put(record)
+    store.keyring.add(record)
     return NewKey(record, secret)
 
 
 def list_keys(store: GraphStore) -> KeyList:
-    return KeyList(store.api_keys())
+    return KeyList(store.keyring.all())
 
 
 def revoke_key(store: GraphStore, key_id: str, *, now: dt.datetime | None = None) -> ApiKeyRecord:
     """Revoke a key by its id; revoking it again keeps the first time. Unknown id: NotFound."""
-    found = store.api_key_revoke(key_id.strip(), now or dt.datetime.now(dt.UTC))
+    found = store.keyring.revoke(key_id.strip(), now or dt.datetime.now(dt.UTC))
     if found is None:
         raise NotFound(f"{key_id}: no API key has this id (see `tracegraph keys list`)")
     return found
@@ -128,7 +128,7 @@ def authenticate(store: GraphStore, presented: str) -> ApiKeyRecord | None:
     if not presented.startswith(PREFIX) or len(presented) > 200:
         return None
     wanted = digest(presented)
-    for key in store.api_keys():
+    for key in store.keyring.all():
         if hmac.compare_digest(key.sha256, wanted):
             return None if key.revoked else key
     return None

@@ -22,8 +22,8 @@ trace started at a lot); every shown node says how many of its neighbours are hi
 Rows within a column are ordered by the barycentre of their neighbours (three sweeps),
 ties by key: deterministic, and with few crossings for tree-like genealogies.
 
-Cost: one closure per direction and one ``edges_among`` over what they reach (as `trace`), one
-``hop`` each way for the neighbours of the expanded and of the shown nodes, one ``nodes`` for
+Cost: one closure per direction and one ``edges`` among what they reach (as `trace`), one
+``edges`` each way for the neighbours of the expanded and of the shown nodes, one ``nodes`` for
 the shown ones; the rest is in memory, linear in the closure.
 """
 
@@ -402,14 +402,14 @@ def layout(
     closure = {start}
     for way in (Direction.up, Direction.down):
         if direction in ("both", str(way)):
-            closure |= store.reach([start], GENEALOGY, way, depth)
+            closure |= store.reach([start], GENEALOGY, way, depth=depth)
     around = [
-        *store.hop(opened, GENEALOGY, Direction.up),
-        *store.hop(opened, GENEALOGY, Direction.down),
+        *store.edges(opened, GENEALOGY, Direction.up),
+        *store.edges(opened, GENEALOGY, Direction.down),
     ]
     pinned = {start, *opened} | {k for e in around for k in (e.src, e.dst)}
     known = closure | pinned
-    edges = store.edges_among(known, GENEALOGY)
+    edges = store.edges(known, GENEALOGY, None)
     adjacent: dict[str, set[str]] = defaultdict(set)
     for e in edges:
         adjacent[e.src].add(e.dst)
@@ -428,7 +428,7 @@ def layout(
 
     neighbours: dict[str, set[str]] = defaultdict(set)
     for way in (Direction.up, Direction.down):
-        for e in store.hop(sorted(shown), GENEALOGY, way):
+        for e in store.edges(sorted(shown), GENEALOGY, way):
             neighbours[e.src].add(e.dst)
             neighbours[e.dst].add(e.src)
 

@@ -53,6 +53,6 @@ def node_view(store: GraphStore, key: str) -> NodeView:
     every = list(RelType)
     return NodeView(
         node,
-        links_in=store.hop([found], every, Direction.up),
-        links_out=store.hop([found], every, Direction.down),
+        links_in=store.edges([found], every, Direction.up),
+        links_out=store.edges([found], every, Direction.down),
     )

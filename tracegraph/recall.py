@@ -96,7 +96,7 @@ def _first_edge(edges: Iterable[StoredEdge], src: str) -> StoredEdge | None:
 
 
 def _seed_lots(store: GraphStore, suspect: str, rel: RelType, window: Window, out: Seeding) -> None:
-    lots = [e.dst for e in store.hop([suspect], [rel], Direction.down)]
+    lots = [e.dst for e in store.edges([suspect], [rel], Direction.down)]
     found = store.nodes(lots)
     for lot in sorted(found):
         if found[lot].props["received_at"] in window:
@@ -106,7 +106,7 @@ def _seed_lots(store: GraphStore, suspect: str, rel: RelType, window: Window, ou
 def _seed_processed(
     store: GraphStore, equipment: str, window: Window, prefix: tuple[str, ...], out: Seeding
 ) -> None:
-    for edge in store.hop([equipment], [R.PROCESSED], Direction.down):
+    for edge in store.edges([equipment], [R.PROCESSED], Direction.down):
         if edge.props.get("at") in window:
             out.seeds.append(Seed(edge.dst, (*prefix, equipment, edge.dst)))
 
@@ -119,12 +119,12 @@ def _seed_calibration(store: GraphStore, event: StoredNode, window: Window, out:
             "nothing; only a failed calibration seeds a recall"
         )
         return
-    target = _first_edge(store.hop([event.key], [R.MAINTAINS], Direction.down), event.key)
+    target = _first_edge(store.edges([event.key], [R.MAINTAINS], Direction.down), event.key)
     if target is None:
         out.notes.append(f"{event.key}: maintains no equipment")
         return
     failed_at = props["performed_at"]
-    history = store.nodes(e.src for e in store.hop([target.dst], [R.MAINTAINS], Direction.up))
+    history = store.nodes(e.src for e in store.edges([target.dst], [R.MAINTAINS], Direction.up))
     passes = [
         n.props["performed_at"]
         for n in history.values()
@@ -146,9 +146,9 @@ def _seed_calibration(store: GraphStore, event: StoredNode, window: Window, out:
 def _seed_certificate(store: GraphStore, cert: StoredNode, window: Window, out: Seeding) -> None:
     valid_from: dt.date = cert.props["valid_from"]
     valid_to: dt.date = cert.props["valid_to"]
-    suppliers = [e.dst for e in store.hop([cert.key], [R.CERTIFIES], Direction.down)]
+    suppliers = [e.dst for e in store.edges([cert.key], [R.CERTIFIES], Direction.down)]
     for supplier in suppliers:
-        lots = store.nodes(e.dst for e in store.hop([supplier], [R.SUPPLIED], Direction.down))
+        lots = store.nodes(e.dst for e in store.edges([supplier], [R.SUPPLIED], Direction.down))
         for lot in sorted(lots):
             received: dt.datetime = lots[lot].props["received_at"]
             day = received.astimezone(dt.UTC).date()
@@ -182,7 +182,7 @@ def seed(
         elif kind in (E.Process, E.ChangeOrder):
             rel = R.FOLLOWED if kind is E.Process else R.IMPLEMENTED_IN
             out.seeds += [
-                Seed(e.dst, (key, e.dst)) for e in store.hop([key], [rel], Direction.down)
+                Seed(e.dst, (key, e.dst)) for e in store.edges([key], [rel], Direction.down)
             ]
         elif kind is E.Equipment:
             _seed_processed(store, key, window, (), out)
@@ -195,7 +195,7 @@ def seed(
                 out.notes.append(f"{key}: passed; only a failed inspection seeds a recall")
                 continue
             out.seeds += [
-                Seed(e.dst, (key, e.dst)) for e in store.hop([key], [R.INSPECTED], Direction.down)
+                Seed(e.dst, (key, e.dst)) for e in store.edges([key], [R.INSPECTED], Direction.down)
             ]
     return keys, out
 
@@ -385,13 +385,16 @@ def recall(
     # The closure is closed downstream, so the edges leaving it are the edges among it: one
     # read, without testing every far end against the whole set, and without the edges'
     # properties, which no part of the answer shows.
-    edges = store.links(affected, GENEALOGY, Direction.down)
+    edges = store.edges(affected, GENEALOGY, Direction.down, props=False)
     in_scope = {k for k in affected if key_type(k) in SECTIONS}
     devices = [k for k in in_scope if key_type(k) is E.Device]
     paths = reasons(seeding.seeds, edges, devices)
-    device_batch = _single(store.links(devices, [R.PRODUCED], Direction.up), by_dst=True)
+    device_batch = _single(
+        store.edges(devices, [R.PRODUCED], Direction.up, props=False), by_dst=True
+    )
     batch_product = _single(
-        store.links(set(device_batch.values()), [R.HAS_BATCH], Direction.up), by_dst=True
+        store.edges(set(device_batch.values()), [R.HAS_BATCH], Direction.up, props=False),
+        by_dst=True,
     )
     device_shipment = _single((e for e in edges if e.type is R.SHIPPED_IN), by_dst=False)
     shipment_customer = _single((e for e in edges if e.type is R.DELIVERED_TO), by_dst=False)

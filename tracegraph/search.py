@@ -113,8 +113,8 @@ def _devices_of_gtin(store: GraphStore, gtin: str) -> list[str] | None:
     chosen = [k for k, p in products.items() if str(p.props.get("gtin", "")).strip() == gtin]
     if not chosen:
         return None
-    batches = [e.dst for e in store.hop(chosen, [RelType.HAS_BATCH], Direction.down)]
-    return sorted({e.dst for e in store.hop(batches, [RelType.PRODUCED], Direction.down)})
+    batches = [e.dst for e in store.edges(chosen, [RelType.HAS_BATCH], Direction.down)]
+    return sorted({e.dst for e in store.edges(batches, [RelType.PRODUCED], Direction.down)})
 
 
 def _serial(node: StoredNode) -> str | None:

@@ -71,7 +71,7 @@ def trace(
     if depth is not None and depth < 1:
         raise BadInput(f"depth {depth}: must be 1 or more")
     (start,) = require(store, [key])
-    closure = store.reach([start], GENEALOGY, direction, depth) | {start}
-    edges = store.edges_among(closure, GENEALOGY)
+    closure = store.reach([start], GENEALOGY, direction, depth=depth) | {start}
+    edges = store.edges(closure, GENEALOGY, None)
     depths = depths_from([start], edges, direction)
     return TraceResult(start, direction, depth, depths, edges)

@@ -40,7 +40,7 @@ def put_key(store: GraphStore, role: Role | str, name: str | None = None) -> str
     """Store a key with a known secret (what `keys create` would print) and return it."""
     key_id = f"{role}"[:4] + "0000"
     secret = f"tg_{key_id}_test-secret-for-{role}-{name or 'default'}"
-    store.api_key_put(
+    store.keyring.add(
         ApiKeyRecord(
             id=f"{key_id}-{name or 'default'}",
             name=name or f"test-{role}",

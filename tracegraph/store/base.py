@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, NamedTuple, Protocol, overload, runtime_checkable
@@ -19,6 +20,7 @@ import orjson
 from tracegraph.errors import BadInput
 from tracegraph.model import (
     ENDPOINTS,
+    MAX_HOPS,
     Direction,
     Edge,
     EntityType,
@@ -126,7 +128,7 @@ REL_TYPE_BY_NAME: Mapping[str, RelType] = {str(t): t for t in RelType}
 
 
 class Link(NamedTuple):
-    """An edge without its properties: what `GraphStore.links` answers."""
+    """An edge without its properties: what `GraphStore.edges` answers with ``props=False``."""
 
     type: RelType
     src: str
@@ -136,7 +138,7 @@ class Link(NamedTuple):
 @dataclass(frozen=True)
 class Output:
     """The devices one batch reaches over the OUTPUT edges (those it produced, and the devices
-    they are installed in): what `GraphStore.output_each` answers per batch."""
+    they are installed in): what `CountsOutputs.output_each` answers per batch."""
 
     #: How many have no other way in than one PRODUCED edge, necessarily from this batch: no
     #: other batch reaches them, so batches' sole devices never overlap.
@@ -584,6 +586,128 @@ class CountsOutputs(Protocol):
         numbers as ``reach(batches, OUTPUT, Direction.down, each=True)``, less the keys no other
         batch can share: common cause needs the size of unions of these sets, not the keys."""
         ...
+
+
+class ReadPrimitives(ABC):
+    """`GraphStore.edges` and `GraphStore.reach` as the protocol types them, written once.
+
+    A store inherits them and answers `_edges` and `_reach`, which get every argument spelt
+    out and checked: a ``depth`` of `MAX_HOPS` or more comes as None (the whole closure), and
+    ``count`` only with ``each``.
+    """
+
+    @overload
+    def edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        *,
+        props: Literal[True] = ...,
+    ) -> list[StoredEdge]: ...
+
+    @overload
+    def edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        *,
+        props: Literal[False],
+    ) -> list[Link]: ...
+
+    def edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        *,
+        props: bool = True,
+    ) -> list[StoredEdge] | list[Link]:
+        return self._edges(keys, rel_types, direction, props)
+
+    @overload
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        *,
+        depth: int | None = ...,
+        target: EntityType | None = ...,
+        each: Literal[False] = ...,
+        count: Literal[False] = ...,
+    ) -> set[str]: ...
+
+    @overload
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        *,
+        depth: int | None = ...,
+        target: EntityType | None = ...,
+        each: Literal[True],
+        count: Literal[False] = ...,
+    ) -> dict[str, set[str]]: ...
+
+    @overload
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        *,
+        depth: int | None = ...,
+        target: EntityType | None = ...,
+        each: Literal[True],
+        count: Literal[True],
+    ) -> dict[str, int]: ...
+
+    def reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        *,
+        depth: int | None = None,
+        target: EntityType | None = None,
+        each: bool = False,
+        count: bool = False,
+    ) -> set[str] | dict[str, set[str]] | dict[str, int]:
+        if count and not each:
+            raise BadInput("reach: count answers per seed; it needs each=True")
+        if depth is not None and depth < 1:
+            raise BadInput(f"depth {depth}: must be 1 or more")
+        whole = depth is None or depth >= MAX_HOPS
+        return self._reach(
+            seeds, rel_types, direction, None if whole else depth, target, each, count
+        )
+
+    @abstractmethod
+    def _edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        props: bool,
+    ) -> list[StoredEdge] | list[Link]:
+        """`edges`: `StoredEdge`s sorted by `sort_edges` with ``props``, else `Link`s."""
+
+    @abstractmethod
+    def _reach(
+        self,
+        seeds: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        depth: int | None,
+        target: EntityType | None,
+        each: bool,
+        count: bool,
+    ) -> set[str] | dict[str, set[str]] | dict[str, int]:
+        """`reach`, with ``depth`` below `MAX_HOPS` (None: `MAX_HOPS`), and ``count`` only
+        with ``each``."""
 
 
 def sort_edges(edges: Iterable[StoredEdge]) -> list[StoredEdge]:

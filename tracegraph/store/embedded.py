@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ import orjson
 from tracegraph.errors import BadInput, StoreError, StoreUnavailable
 from tracegraph.gcpause import cycles_collected_after
 from tracegraph.model import (
-    GENEALOGY,
     MAX_HOPS,
     OUTPUT,
     TEMPORAL_FIELDS,
@@ -41,8 +39,10 @@ from tracegraph.store.base import (
     REL_TYPE_BY_NAME,
     ApiKeyRecord,
     AuditEntry,
+    KeyRing,
     Link,
     Output,
+    ReadPrimitives,
     RecordVersions,
     StoredEdge,
     StoredNode,
@@ -136,7 +136,7 @@ class _Undo:
         del audit[self.audit_length :]
 
 
-class EmbeddedStore:
+class EmbeddedStore(ReadPrimitives):
     kind = "embedded"
     #: API keys, replaced (never mutated) on load and on every key write; a view holds none.
     _api_keys: tuple[ApiKeyRecord, ...] = ()
@@ -147,6 +147,7 @@ class EmbeddedStore:
         self._stamp: tuple[int, int, int] | None = None
         self.graph: nx.MultiDiGraph[str] = nx.MultiDiGraph()
         self.audit: list[AuditEntry] = []
+        self.keyring: KeyRing = EmbeddedKeyRing(self)
         if self.path.is_dir():
             raise StoreUnavailable(f"{self.path}: is a folder; --db names the store's file")
         try:
@@ -448,74 +449,38 @@ class EmbeddedStore:
                     if t in types:
                         yield t, src, key, data
 
-    def hop(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[StoredEdge]:
+    def _edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        props: bool,
+    ) -> list[StoredEdge] | list[Link]:
         self._refresh()
         types = frozenset(str(t) for t in rel_types)
+        inside = {k for k in set(keys) if k in self.graph}
         found = [
-            StoredEdge(RelType(t), s, d, dict(data["p"]))
-            for k in set(keys)
-            if k in self.graph
-            for t, s, d, data in self._steps(k, types, direction)
+            step
+            for k in inside
+            for step in self._steps(k, types, Direction.down if direction is None else direction)
+            if direction is not None or step[2] in inside
         ]
-        return sort_edges(found)
+        if not props:
+            return [Link(REL_TYPE_BY_NAME[t], s, d) for t, s, d, _data in found]
+        return sort_edges(
+            StoredEdge(REL_TYPE_BY_NAME[t], s, d, dict(data["p"])) for t, s, d, data in found
+        )
 
-    def links(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[Link]:
-        self._refresh()
-        types = frozenset(str(t) for t in rel_types)
-        return [
-            Link(REL_TYPE_BY_NAME[t], s, d)
-            for k in set(keys)
-            if k in self.graph
-            for t, s, d, _data in self._steps(k, types, direction)
-        ]
-
-    def reach(
+    def _reach(
         self,
         seeds: Iterable[str],
         rel_types: Sequence[RelType],
         direction: Direction,
-        max_depth: int | None = None,
-    ) -> set[str]:
-        self._refresh()
-        types = frozenset(str(t) for t in rel_types)
-        frontier = deque((k, 0) for k in set(seeds) if k in self.graph)
-        seen: set[str] = set()
-        visited = {k for k, _ in frontier}
-        while frontier:
-            key, depth = frontier.popleft()
-            if depth >= min(max_depth or MAX_HOPS, MAX_HOPS):
-                continue
-            for _t, s, d, _data in self._steps(key, types, direction):
-                nxt = d if direction is Direction.down else s
-                seen.add(nxt)
-                if nxt not in visited:
-                    visited.add(nxt)
-                    frontier.append((nxt, depth + 1))
-        return seen
-
-    def edges_among(self, keys: Iterable[str], rel_types: Sequence[RelType]) -> list[StoredEdge]:
-        self._refresh()
-        inside = {k for k in keys if k in self.graph}
-        types = frozenset(str(t) for t in rel_types)
-        found = [
-            StoredEdge(RelType(t), s, d, dict(data["p"]))
-            for k in inside
-            for t, s, d, data in self._steps(k, types, Direction.down)
-            if d in inside
-        ]
-        return sort_edges(found)
-
-    def reach_each(
-        self,
-        seeds: Iterable[str],
-        direction: Direction,
-        rel_types: Sequence[RelType] = GENEALOGY,
-        target: EntityType | None = None,
-    ) -> dict[str, set[str]]:
+        depth: int | None,
+        target: EntityType | None,
+        each: bool,
+        count: bool,
+    ) -> set[str] | dict[str, set[str]] | dict[str, int]:
         self._refresh()
         types = frozenset(str(t) for t in rel_types)
         # The graph's own adjacency dicts ({node: {neighbour: {type: data}}}): thousands of
@@ -523,14 +488,12 @@ class EmbeddedStore:
         adjacency: dict[str, dict[str, dict[str, Any]]] = vars(self.graph)[
             "_succ" if direction is Direction.down else "_pred"
         ]
-        out: dict[str, set[str]] = {}
-        for seed in sorted(set(seeds)):
-            if seed not in adjacency:
-                continue
+
+        def walk(starts: Iterable[str]) -> set[str]:
             seen: set[str] = set()
-            visited = {seed}
-            frontier = [seed]
-            for _ in range(MAX_HOPS):
+            visited = set(starts)
+            frontier = list(visited)
+            for _ in range(depth or MAX_HOPS):
                 level = []
                 for key in frontier:
                     for other, by_type in adjacency[key].items():
@@ -542,14 +505,21 @@ class EmbeddedStore:
                 if not level:
                     break
                 frontier = level
-            out[seed] = seen if target is None else {k for k in seen if key_type(k) is target}
-        return out
+            return seen if target is None else {k for k in seen if key_type(k) is target}
+
+        known = sorted(k for k in set(seeds) if k in adjacency)
+        if not each:
+            return walk(known)
+        if count:
+            return {seed: len(walk([seed])) for seed in known}
+        return {seed: walk([seed]) for seed in known}
 
     def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
+        made = self.reach(batches, OUTPUT, Direction.down, each=True)
         pred: dict[str, dict[str, dict[str, Any]]] = vars(self.graph)["_pred"]
         produced, installed = str(RelType.PRODUCED), str(RelType.INSTALLED_IN)
         out = {}
-        for batch, devices in self.reach_each(batches, Direction.down, OUTPUT).items():
+        for batch, devices in made.items():
             sole = 0
             shared = set()
             for device in devices:
@@ -565,15 +535,6 @@ class EmbeddedStore:
                     shared.add(device)
             out[batch] = Output(sole, frozenset(shared))
         return out
-
-    def count_reach(
-        self, seeds: Iterable[str], direction: Direction, target: EntityType
-    ) -> dict[str, int]:
-        prefix = f"{target}:"
-        return {
-            seed: sum(1 for k in keys if k.startswith(prefix))
-            for seed, keys in self.reach_each(seeds, direction).items()
-        }
 
     def audit_entries(self) -> list[AuditEntry]:
         self._refresh()
@@ -634,30 +595,7 @@ class EmbeddedStore:
         audit = [e for e in self.audit if e.at is not None and e.at <= as_of]
         return graph, audit
 
-    # ------------------------------------------------------------------ API keys and health
-
-    def api_key_put(self, key: ApiKeyRecord) -> None:
-        with self._locked():
-            self._refresh()
-            if any(k.id == key.id for k in self._api_keys):
-                raise StoreError(f"API key {key.id}: already stored")
-            self._commit_keys((*self._api_keys, key))
-
-    def api_keys(self) -> list[ApiKeyRecord]:
-        self._refresh()
-        return sorted(self._api_keys, key=lambda k: (k.created_at, k.id))
-
-    def api_key_revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
-        with self._locked():
-            self._refresh()
-            found = next((k for k in self._api_keys if k.id == key_id), None)
-            if found is None or found.revoked:
-                return found
-            revoked = ApiKeyRecord(
-                found.id, found.name, found.role, found.sha256, found.created_at, as_utc(at)
-            )
-            self._commit_keys(tuple(revoked if k.id == key_id else k for k in self._api_keys))
-            return revoked
+    # ------------------------------------------------------------------ health, and API keys
 
     def _commit_keys(self, keys: tuple[ApiKeyRecord, ...]) -> None:
         before, self._api_keys = self._api_keys, keys
@@ -669,6 +607,47 @@ class EmbeddedStore:
 
     def ping(self) -> None:
         self._refresh()
+
+
+class EmbeddedKeyRing:
+    """The API keys of an embedded store, kept in its file beside the graph (not in it: no
+    closure, history or audit entry sees them). An as-of view's ring reads the live keys and
+    refuses writes."""
+
+    def __init__(self, store: EmbeddedStore, *, read_only: bool = False) -> None:
+        self.store = store
+        self.read_only = read_only
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise BadInput("an as-of view is read-only")
+
+    def add(self, key: ApiKeyRecord) -> None:
+        self._writable()
+        store = self.store
+        with store._locked():
+            store._refresh()
+            if any(k.id == key.id for k in store._api_keys):
+                raise StoreError(f"API key {key.id}: already stored")
+            store._commit_keys((*store._api_keys, key))
+
+    def all(self) -> list[ApiKeyRecord]:
+        self.store._refresh()
+        return sorted(self.store._api_keys, key=lambda k: (k.created_at, k.id))
+
+    def revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
+        self._writable()
+        store = self.store
+        with store._locked():
+            store._refresh()
+            found = next((k for k in store._api_keys if k.id == key_id), None)
+            if found is None or found.revoked:
+                return found
+            revoked = ApiKeyRecord(
+                found.id, found.name, found.role, found.sha256, found.created_at, as_utc(at)
+            )
+            store._commit_keys(tuple(revoked if k.id == key_id else k for k in store._api_keys))
+            return revoked
 
 
 class EmbeddedAsOf(EmbeddedStore):
@@ -686,6 +665,8 @@ class EmbeddedAsOf(EmbeddedStore):
         self._stamp = None
         self._base = store
         self.as_of = as_utc(as_of)
+        # API keys are not part of the graph's history: a view reads the live ones.
+        self.keyring = EmbeddedKeyRing(store, read_only=True)
         self.graph, self.audit = store._snapshot(self.as_of)
 
     def describe(self) -> dict[str, str]:
@@ -712,11 +693,6 @@ class EmbeddedAsOf(EmbeddedStore):
     def _locked(self) -> Iterator[None]:
         raise BadInput("an as-of view is read-only")
         yield  # pragma: no cover - makes this a generator
-
-    # API keys are not part of the graph's history: a view reads the live ones, writes none.
-
-    def api_keys(self) -> list[ApiKeyRecord]:
-        return self._base.api_keys()
 
     def ping(self) -> None:
         self._base.ping()

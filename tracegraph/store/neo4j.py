@@ -40,8 +40,10 @@ from tracegraph.store.base import (
     REL_TYPE_BY_NAME,
     ApiKeyRecord,
     AuditEntry,
+    KeyRing,
     Link,
     Output,
+    ReadPrimitives,
     RecordVersions,
     StoredEdge,
     StoredNode,
@@ -58,20 +60,39 @@ from tracegraph.store.base import (
 _META = ("key", "id", "_c", "_r", "_a", "_h")
 _TEXT_TEMPORAL_DEFAULT: Mapping[str, str] = {"_c": "instant", "_r": "instant"}
 
-#: Variable-length patterns cannot take relationship types as parameters, so each family the
-#: analyses walk has its own query file.
-_REACH_FILES: Mapping[frozenset[RelType], str] = {
-    frozenset(GENEALOGY): "reach_genealogy",
-    frozenset({RelType.COMPONENT_OF}): "reach_component_of",
+#: Variable-length patterns cannot take relationship types as parameters, so each walk the
+#: analyses run in bulk has its own query file, ``<kind>_<family>_<direction>``: of kind
+#: ``reach`` (one closure for all the seeds), ``reach_each`` (one per seed) or ``count_reach``
+#: (its size per seed). Other walks, and depth-limited ones, go a level at a time (`_walk`).
+_FAMILIES: Mapping[frozenset[RelType], str] = {
+    frozenset(GENEALOGY): "genealogy",
+    frozenset({RelType.COMPONENT_OF}): "component_of",
+    frozenset(MAKING): "making",
+    frozenset(OUTPUT): "output",
 }
 
-#: The same for `reach_each` (one closure per seed), per family and direction.
-_REACH_EACH_FILES: Mapping[tuple[frozenset[RelType], Direction], str] = {
-    (frozenset(GENEALOGY), Direction.down): "reach_each_genealogy_down",
-    (frozenset(GENEALOGY), Direction.up): "reach_each_genealogy_up",
-    (frozenset(MAKING), Direction.down): "reach_each_making_down",
-    (frozenset(OUTPUT), Direction.down): "reach_each_output_down",
-}
+_CLOSURE_FILES = frozenset(
+    {
+        "reach_genealogy_down",
+        "reach_genealogy_up",
+        "reach_component_of_down",
+        "reach_component_of_up",
+        "reach_each_genealogy_down",
+        "reach_each_genealogy_up",
+        "reach_each_making_down",
+        "reach_each_output_down",
+        "count_reach_genealogy_down",
+        "count_reach_genealogy_up",
+    }
+)
+
+
+def _closure_file(
+    kind: str, rel_types: Sequence[RelType], direction: Direction, depth: int | None
+) -> str | None:
+    """The query file of a whole closure of this kind over these edges, if there is one."""
+    name = f"{kind}_{_FAMILIES.get(frozenset(rel_types))}_{direction}"
+    return name if depth is None and name in _CLOSURE_FILES else None
 
 
 def _native(value: Any) -> Any:
@@ -171,7 +192,7 @@ def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield rows[start : start + size]
 
 
-class _GraphReads:
+class _GraphReads(ReadPrimitives):
     """The read primitives, written once over `_read` for the live store and its as-of views
     (a view runs each query's `*_as_of` twin and picks the versions in force then)."""
 
@@ -215,99 +236,108 @@ class _GraphReads:
                 out.extend(records[0]["rows"])
         return out
 
-    def _edges(self, rows: Iterable[Sequence[Any]]) -> list[StoredEdge]:
+    def _stored_edges(self, rows: Iterable[Sequence[Any]]) -> list[StoredEdge]:
         return sort_edges(
             StoredEdge(REL_TYPE_BY_NAME[t], src, dst, self._edge_props(t, _unwire(t, props)))
             for t, src, dst, props, *_ in rows
         )
 
-    def _one_hop(
-        self, family: str, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[list[Any]]:
-        """The rows of ``{family}_down`` or ``{family}_up`` (hop, links) for these keys."""
+    def _edges(
+        self,
+        keys: Iterable[str],
+        rel_types: Sequence[RelType],
+        direction: Direction | None,
+        props: bool,
+    ) -> list[StoredEdge] | list[Link]:
         wanted = sorted(set(keys))
         if not wanted:
             return []
-        return self._rows(f"{family}_{direction}", wanted, types=[str(t) for t in rel_types])
-
-    def hop(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[StoredEdge]:
-        return self._edges(self._one_hop("hop", keys, rel_types, direction))
-
-    def links(
-        self, keys: Iterable[str], rel_types: Sequence[RelType], direction: Direction
-    ) -> list[Link]:
-        rows = self._one_hop("links", keys, rel_types, direction)
+        types = [str(t) for t in rel_types]
+        if direction is None:
+            # Not chunked: each chunk's edges need the whole set to test their other end.
+            records = self._read("edges_among", keys=wanted, types=types)
+            among = self._stored_edges(records[0]["rows"] if records else [])
+            return among if props else [Link(e.type, e.src, e.dst) for e in among]
+        if props:
+            return self._stored_edges(self._rows(f"hop_{direction}", wanted, types=types))
+        rows = self._rows(f"links_{direction}", wanted, types=types)
         return [Link(REL_TYPE_BY_NAME[t], src, dst) for t, src, dst in rows]
 
-    def reach(
+    def _reach(
         self,
         seeds: Iterable[str],
         rel_types: Sequence[RelType],
         direction: Direction,
-        max_depth: int | None = None,
-    ) -> set[str]:
-        start = sorted(set(seeds))
-        if not start:
-            return set()
-        family = _REACH_FILES.get(frozenset(rel_types))
-        if (max_depth is not None and max_depth < MAX_HOPS) or family is None:
-            return self._reach_by_hops(start, rel_types, direction, max_depth)
-        records = self._read(f"{family}_{direction}", seeds=start)
-        return set(records[0]["keys"]) if records else set()
+        depth: int | None,
+        target: EntityType | None,
+        each: bool,
+        count: bool,
+    ) -> set[str] | dict[str, set[str]] | dict[str, int]:
+        wanted = sorted(set(seeds))
+        prefix = f"{target}:" if target is not None else ""
+        if not wanted:
+            return {} if each else set()
+        if not each:
+            name = _closure_file("reach", rel_types, direction, depth)
+            if name is None:
+                found = self._walk({"": wanted}, rel_types, direction, depth)[""]
+            else:
+                records = self._read(name, seeds=wanted)
+                found = set(records[0]["keys"]) if records else set()
+            return {k for k in found if k.startswith(prefix)}
+        if count:
+            name = _closure_file("count_reach", rel_types, direction, depth)
+            if name is not None:
+                return {r["seed"]: r["n"] for r in self._read(name, seeds=wanted, prefix=prefix)}
+        closures = self._each(wanted, rel_types, direction, depth, prefix)
+        return {s: len(keys) for s, keys in closures.items()} if count else closures
 
-    def _reach_by_hops(
+    def _each(
         self,
         seeds: Sequence[str],
         rel_types: Sequence[RelType],
         direction: Direction,
-        max_depth: int | None,
-    ) -> set[str]:
-        """Breadth-first, one batched query per level: for depth-limited walks."""
-        found: set[str] = set()
-        visited = set(seeds)
-        frontier = list(seeds)
-        depth = 0
-        while frontier and depth < min(max_depth or MAX_HOPS, MAX_HOPS):
-            step = self.hop(frontier, rel_types, direction)
-            level = {e.dst if direction is Direction.down else e.src for e in step}
-            found |= level
-            frontier = sorted(level - visited)
-            visited |= level
-            depth += 1
-        return found
-
-    def edges_among(self, keys: Iterable[str], rel_types: Sequence[RelType]) -> list[StoredEdge]:
-        wanted = sorted(set(keys))
-        if not wanted:
-            return []
-        # Not chunked: each chunk's edges need the whole set to test their other end.
-        records = self._read("edges_among", keys=wanted, types=[str(t) for t in rel_types])
-        return self._edges(records[0]["rows"] if records else [])
-
-    def reach_each(
-        self,
-        seeds: Iterable[str],
-        direction: Direction,
-        rel_types: Sequence[RelType] = GENEALOGY,
-        target: EntityType | None = None,
+        depth: int | None,
+        prefix: str,
     ) -> dict[str, set[str]]:
-        wanted = sorted(set(seeds))
-        if not wanted:
-            return {}
-        prefix = f"{target}:" if target is not None else ""
-        name = _REACH_EACH_FILES.get((frozenset(rel_types), direction))
-        if name is None:
-            # A walk no analysis runs in bulk: one closure per seed.
-            known = self.existing(wanted)
-            return {
-                s: {k for k in self.reach([s], rel_types, direction) if k.startswith(prefix)}
-                for s in wanted
-                if s in known
-            }
-        records = self._read(name, seeds=wanted, prefix=prefix)
-        return {r["seed"]: set(r["keys"]) for r in records}
+        """Each known seed's closure, cut to the keys that start with ``prefix``."""
+        name = _closure_file("reach_each", rel_types, direction, depth)
+        if name is not None:
+            records = self._read(name, seeds=list(seeds), prefix=prefix)
+            return {r["seed"]: set(r["keys"]) for r in records}
+        known = self.existing(seeds)
+        walks = self._walk({s: [s] for s in seeds if s in known}, rel_types, direction, depth)
+        return {s: {k for k in keys if k.startswith(prefix)} for s, keys in walks.items()}
+
+    def _walk(
+        self,
+        starts: Mapping[str, Sequence[str]],
+        rel_types: Sequence[RelType],
+        direction: Direction,
+        depth: int | None,
+    ) -> dict[str, set[str]]:
+        """Breadth-first from each group of starts, all the groups in step: one query a level
+        for every group's frontier, the edges without their properties. For depth-limited
+        walks and the edge types no closure file covers."""
+        found: dict[str, set[str]] = {group: set() for group in starts}
+        visited = {group: set(keys) for group, keys in starts.items()}
+        frontier = {group: set(keys) for group, keys in starts.items()}
+        for _ in range(depth or MAX_HOPS):
+            everyone = set().union(*frontier.values())
+            step: dict[str, set[str]] = {}
+            for link in self.edges(everyone, rel_types, direction, props=False):
+                if direction is Direction.down:
+                    step.setdefault(link.src, set()).add(link.dst)
+                else:
+                    step.setdefault(link.dst, set()).add(link.src)
+            for group, keys in frontier.items():
+                level: set[str] = set().union(*(step.get(k, ()) for k in keys))
+                found[group] |= level
+                frontier[group] = level - visited[group]
+                visited[group] |= level
+            if not any(frontier.values()):
+                break
+        return found
 
     def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
         wanted = sorted(set(batches))
@@ -317,17 +347,6 @@ class _GraphReads:
             r["seed"]: Output(r["sole"], frozenset(r["shared"]))
             for r in self._read("output_each", seeds=wanted)
         }
-
-    def count_reach(
-        self, seeds: Iterable[str], direction: Direction, target: EntityType
-    ) -> dict[str, int]:
-        wanted = sorted(set(seeds))
-        if not wanted:
-            return {}
-        records = self._read(
-            f"count_reach_genealogy_{direction}", seeds=wanted, prefix=f"{target}:"
-        )
-        return {r["seed"]: r["n"] for r in records}
 
     def audit_entries(self) -> list[AuditEntry]:
         return [_entry(rec["entry"]) for rec in self._read("audit_all")]
@@ -362,6 +381,7 @@ class Neo4jStore(_GraphReads):
             raise StoreUnavailable(f"{uri}: not a usable Neo4j address: {exc}") from None
         self._version: str | None = None
         self._schema_ready = False
+        self.keyring: KeyRing = Neo4jKeyRing(self)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -644,14 +664,35 @@ class Neo4jStore(_GraphReads):
     def at(self, as_of: dt.datetime) -> Neo4jAsOf:
         return Neo4jAsOf(self, as_of)
 
-    # ------------------------------------------------------------------ API keys and health
+    # ------------------------------------------------------------------ health, and API keys
 
     def _write_one(self, name: str, **params: Any) -> list[neo4j.Record]:
         """One small write in its own auto-retried transaction (API keys)."""
         return self._execute(name, RoutingControl.WRITE, params)
 
-    def api_key_put(self, key: ApiKeyRecord) -> None:
-        if any(k.id == key.id for k in self.api_keys()):
+    def ping(self) -> None:
+        try:
+            self.driver.verify_connectivity()
+        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
+            raise self._fail(exc) from exc
+
+
+class Neo4jKeyRing:
+    """The API keys of a Neo4j store: `ApiKey` nodes beside the graph (not `Node`s, so no
+    closure, history or audit entry ever sees them), shared by every client of the database.
+    An as-of view's ring reads the live keys and refuses writes."""
+
+    def __init__(self, store: Neo4jStore, *, read_only: bool = False) -> None:
+        self.store = store
+        self.read_only = read_only
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise BadInput("an as-of view is read-only")
+
+    def add(self, key: ApiKeyRecord) -> None:
+        self._writable()
+        if any(k.id == key.id for k in self.all()):
             raise StoreError(f"API key {key.id}: already stored")
         row = {
             "id": key.id,
@@ -662,20 +703,15 @@ class Neo4jStore(_GraphReads):
         }
         if key.revoked_at is not None:
             row["revoked_at"] = key.revoked_at
-        self._write_one("api_key_create", key=row)
+        self.store._write_one("api_key_create", key=row)
 
-    def api_keys(self) -> list[ApiKeyRecord]:
-        return [_api_key(rec["key"]) for rec in self._read("api_key_all")]
+    def all(self) -> list[ApiKeyRecord]:
+        return [_api_key(rec["key"]) for rec in self.store._read("api_key_all")]
 
-    def api_key_revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
-        records = self._write_one("api_key_revoke", id=key_id, at=as_utc(at))
+    def revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
+        self._writable()
+        records = self.store._write_one("api_key_revoke", id=key_id, at=as_utc(at))
         return _api_key(records[0]["key"]) if records else None
-
-    def ping(self) -> None:
-        try:
-            self.driver.verify_connectivity()
-        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
-            raise self._fail(exc) from exc
 
 
 def _api_key(raw: Mapping[str, Any]) -> ApiKeyRecord:
@@ -717,6 +753,8 @@ class Neo4jAsOf(_GraphReads):
     def __init__(self, store: Neo4jStore, as_of: dt.datetime) -> None:
         self.store = store
         self.as_of = as_utc(as_of)
+        # API keys are not part of the graph's history: a view reads the live ones.
+        self.keyring: KeyRing = Neo4jKeyRing(store, read_only=True)
 
     def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
         return self.store._read(f"{name}_as_of", as_of=self.as_of, **params)
@@ -750,17 +788,6 @@ class Neo4jAsOf(_GraphReads):
             then = record.at(self.as_of)
             if then is not None:
                 yield then
-
-    # API keys are not part of the graph's history: a view reads the live ones, writes none.
-
-    def api_key_put(self, key: ApiKeyRecord) -> None:
-        raise BadInput("an as-of view is read-only")
-
-    def api_keys(self) -> list[ApiKeyRecord]:
-        return self.store.api_keys()
-
-    def api_key_revoke(self, key_id: str, at: dt.datetime) -> ApiKeyRecord | None:
-        raise BadInput("an as-of view is read-only")
 
     def ping(self) -> None:
         self.store.ping()
