@@ -2,9 +2,10 @@
 
 - Opened lazily from the settings, so the API starts (and `/healthz` answers) while the store is
   still down, and a failed open is tried again on the next request.
-- The embedded store is one in-memory graph that writes change in place: its requests take
-  turns (a lock). It re-reads its file when another process committed to it. Neo4j requests run
-  side by side; the driver pools connections.
+- Requests run side by side on either store: the embedded store reads on one SQLite
+  connection per thread (each read one WAL snapshot, never waiting for a writer), and the
+  Neo4j driver pools connections. A write committed by another process (the command line) is
+  what the next request reads.
 - When the store was found unreachable (a request failed with `StoreUnavailable`, or
   `/readyz` did), the next request first pings it, which fails at once instead of waiting out
   the driver's retries: clients get 503 with Retry-After quickly, and the first request after
@@ -16,13 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 
 from fastapi import Request
 
 from tracegraph.errors import StoreUnavailable
 from tracegraph.settings import Settings
-from tracegraph.store import GraphStore, is_neo4j, open_store
+from tracegraph.store import GraphStore, open_store
 
 
 class StoreGate:
@@ -33,7 +34,6 @@ class StoreGate:
         self._opener = opener
         self._store: GraphStore | None = None
         self._opening = threading.Lock()
-        self._turns: threading.RLock | None = None if is_neo4j(settings.db) else threading.RLock()
         self.down = False
 
     def _open(self) -> GraphStore:
@@ -42,34 +42,29 @@ class StoreGate:
                 self._store = self._opener(self.settings)
             return self._store
 
-    def _turn(self) -> AbstractContextManager[object]:
-        return self._turns if self._turns is not None else nullcontext()
-
     @contextmanager
     def use(self, as_of: dt.datetime | None = None) -> Iterator[GraphStore]:
         """The store (or its view as of a time) for one piece of work."""
-        with self._turn():
-            try:
-                store = self._open()
-                if self.down:
-                    store.ping()
-                    self.down = False
-                yield store.at(as_of) if as_of is not None else store
-            except StoreUnavailable:
-                self.down = True
-                raise
+        try:
+            store = self._open()
+            if self.down:
+                store.ping()
+                self.down = False
+            yield store.at(as_of) if as_of is not None else store
+        except StoreUnavailable:
+            self.down = True
+            raise
 
     def ready(self) -> str:
         """Ping the store; its kind if it answers, `StoreUnavailable` if not."""
-        with self._turn():
-            try:
-                store = self._open()
-                store.ping()
-            except StoreUnavailable:
-                self.down = True
-                raise
-            self.down = False
-            return store.kind
+        try:
+            store = self._open()
+            store.ping()
+        except StoreUnavailable:
+            self.down = True
+            raise
+        self.down = False
+        return store.kind
 
     def close(self) -> None:
         with self._opening:

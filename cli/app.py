@@ -118,10 +118,14 @@ def failures() -> Iterator[None]:
 
 
 @contextmanager
-def store_for(db: str | None, as_of: str | None = None) -> Iterator[GraphStore]:
-    """The store --db names; with --as-of, a read-only view of it as it was then."""
+def store_for(
+    db: str | None, as_of: str | None = None, *, writes: bool = False
+) -> Iterator[GraphStore]:
+    """The store --db names; with --as-of, a read-only view of it as it was then. Only a
+    command that ``writes`` creates an embedded store that is not there yet; any other fails
+    naming the path, and leaves no file or folder behind."""
     when = utc(as_of) if as_of else None
-    store = open_store(settings_for(db))
+    store = open_store(settings_for(db), create=writes)
     try:
         yield store.at(when) if when is not None else store
     finally:

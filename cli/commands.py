@@ -47,7 +47,7 @@ def import_(
         request = WriteRequest(
             actor=actor(settings), operation="import", source=source, reason=reason
         )
-        with store_for(db) as store:
+        with store_for(db, writes=True) as store:
             if sys.stderr.isatty():
                 with Progress(
                     SpinnerColumn(),

@@ -31,11 +31,15 @@ def fresh_demo_store(path: Path) -> EmbeddedStore:
     """(Re)create the demo's store; never replace a store that holds anything but the demo."""
     if path.exists():
         existing = EmbeddedStore(path)
-        if any(e.operation != DEMO_OPERATION for e in existing.audit_entries()):
-            raise BadInput(
-                f"{path}: holds data other than the demo; choose another --db for the demo"
-            )
-        path.unlink()
+        try:
+            if any(e.operation != DEMO_OPERATION for e in existing.audit_entries()):
+                raise BadInput(
+                    f"{path}: holds data other than the demo; choose another --db for the demo"
+                )
+        finally:
+            existing.close()
+        for part in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+            part.unlink(missing_ok=True)
     return EmbeddedStore(path)
 
 

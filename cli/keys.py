@@ -43,7 +43,7 @@ def create(
     fmt: Fmt = None,
 ) -> None:
     """Make an API key and print it. It is shown this once: the store keeps only its SHA-256."""
-    with failures(), store_for(db) as store:
+    with failures(), store_for(db, writes=True) as store:
         made = create_key(store, role, name)
     form = default_format(fmt)
     if form is Format.json:

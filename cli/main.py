@@ -11,6 +11,7 @@ from cli import (
     keys,  # noqa: F401
     recall,  # noqa: F401
     serve,  # noqa: F401
+    store,  # noqa: F401
 )
 from cli.app import app
 

@@ -22,10 +22,11 @@ from tests.support.cli import run
 from tests.support.genealogy import genealogies, keys_of
 from tests.test_store_contract import LINES
 from tracegraph import queries
+from tracegraph.commoncause import exposures
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.model import GENEALOGY, MAKING, Direction, EntityType, RelType, iso
-from tracegraph.store.base import CountsOutputs, GraphStore, WriteRequest
+from tracegraph.store.base import GraphStore, WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
 from tracegraph.trace import trace
@@ -226,8 +227,9 @@ def _random_answers(store: GraphStore, starts: list[str]) -> dict[str, Any]:
     out["count"] = store.reach(
         starts, GENEALOGY, Direction.up, target=EntityType.Batch, each=True, count=True
     )
-    assert isinstance(store, CountsOutputs)
-    out["output"] = {k: (v.sole, sorted(v.shared)) for k, v in store.output_each(starts).items()}
+    # Exposures go through output_each where the store has it, else through reach: both
+    # paths must count alike, live and as of a time.
+    out["exposures"] = exposures(store, starts)
     out["batches"] = store.keys_of_type(EntityType.Batch)
     return out
 

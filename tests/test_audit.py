@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,12 @@ import pytest
 from typer.testing import Result
 
 from tests.support.cli import run
+from tests.support.embedded import rewrite
 from tests.test_store_contract import LINES
 from tracegraph.audit import history, identity, required_reason, verify
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.importer import import_records, read_jsonl
+from tracegraph.store import base
 from tracegraph.store.base import (
     AuditEntry,
     Change,
@@ -68,15 +69,6 @@ def three_writes(store: GraphStore) -> list[AuditEntry]:
 
 
 # --------------------------------------------------------------------------- tampering helpers
-
-
-def rewrite(store: EmbeddedStore, change: Callable[[dict[str, Any]], None]) -> None:
-    """Edit the embedded store's file in place (a new file renamed over it, as an editor does)."""
-    data = orjson.loads(store.path.read_bytes())
-    change(data)
-    tmp = store.path.with_name("tampered.tmp")
-    tmp.write_bytes(orjson.dumps(data))
-    os.replace(tmp, store.path)
 
 
 def cypher(store: GraphStore, query: str, **params: Any) -> list[Any]:
@@ -165,6 +157,25 @@ def test_the_digest_is_the_canonical_array_of_changes_sorted_by_identity() -> No
     assert changes_digest(list(reversed(changes))) == changes_digest(changes)
     rows = [(i, change_row(i, op, b, a)) for i, op, b, a in reversed(changes)]
     assert digest_rows(rows) == changes_digest(changes)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_the_digest_encoded_in_chunks_is_that_of_the_whole_array(
+    monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    changes: list[Change] = [
+        (
+            f"Device:D-{i}",
+            "create",
+            None,
+            {"manufactured_at": dt.datetime(2026, 1, i, tzinfo=dt.UTC)},
+        )
+        for i in range(1, 8)
+    ]
+    whole = changes_digest(changes)
+    monkeypatch.setattr(base, "_DIGEST_CHUNK", chunk)
+    assert changes_digest(changes) == whole
+    assert whole == hashlib.sha256(canonical(sorted([list(c) for c in changes]))).hexdigest()
 
 
 @pytest.mark.parametrize(

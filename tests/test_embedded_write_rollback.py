@@ -1,18 +1,19 @@
-"""A failed write leaves the embedded store as it was, in memory and on disk.
+"""A failed write leaves the embedded store as it was: one transaction, all of it or none.
 
-The store puts back what a failed write changed (it no longer copies the graph per write), so
-these tests fail writes at their last steps, after every change is made in memory, and compare
-the whole state before and after: records, their history, the audit chain and the file.
+These tests fail writes at their last steps, after every row of the write is in the tables, and
+compare everything a reader can see before and after: records, their history and the audit
+chain, through the store that failed and through a new one on the same file.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
 
-from tracegraph.errors import StoreUnavailable
+from tracegraph.errors import StoreError, StoreUnavailable
 from tracegraph.model import Edge, EntityType, Node, RelType, utc
 from tracegraph.store import embedded
 from tracegraph.store.base import WriteRequest
@@ -28,8 +29,7 @@ USED = Edge(RelType.CONSUMED_IN, "MaterialLot:L-1", "Batch:B-1", {"quantity": 2.
 def state(store: EmbeddedStore) -> Any:
     """Everything a reader can see, in a form that compares by value."""
     return (
-        sorted((k, repr(d)) for k, d in store.graph.nodes(data=True)),
-        sorted((s, o, t, repr(d)) for s, o, t, d in store.graph.edges(keys=True, data=True)),
+        sorted((v.ident, repr(v)) for v in store.versions()),
         [a.as_json() for a in store.audit_entries()],
     )
 
@@ -38,11 +38,12 @@ def state(store: EmbeddedStore) -> Any:
 def store(tmp_path: Path) -> EmbeddedStore:
     store = EmbeddedStore(tmp_path / "store.tgdb")
     store.write([BATCH, LOT], [USED], REQ)
+    store.write([Node(EntityType.Batch, "B-1", {"kind": "finished"})], [], REQ)  # some history
     return store
 
 
-# Every change of this write is made in memory before it fails: a new node, a new edge, and
-# an update to a node and an edge that already have a history entry to keep.
+# Every kind of row this write makes is in the tables before it fails: a new node, a new edge,
+# and updates of a node and an edge that keep their earlier versions.
 NEXT_NODES = [
     Node(EntityType.Batch, "B-1", {"status": "released"}),
     Node(EntityType.Batch, "B-2", {"started_at": utc("2026-01-08")}),
@@ -54,22 +55,20 @@ NEXT_EDGES = [
 ]
 
 
-def test_a_write_that_cannot_reach_the_disk_changes_nothing(
+def test_a_write_the_disk_refuses_changes_nothing_and_names_the_store(
     store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store.write([Node(EntityType.Batch, "B-1", {"kind": "finished"})], [], REQ)  # some history
-    before, on_disk = state(store), store.path.read_bytes()
+    before = state(store)
 
-    def full_disk() -> NoReturn:
-        raise StoreUnavailable(f"{store.path}: cannot write the store: No space left on device")
+    def full_disk(*args: Any, **kwargs: Any) -> NoReturn:
+        raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(store, "_persist", full_disk)
-    with pytest.raises(StoreUnavailable):
+    monkeypatch.setattr(embedded, "seal", full_disk)  # after every row is in the tables
+    with pytest.raises(StoreUnavailable, match=str(store.path)):
         store.write(NEXT_NODES, NEXT_EDGES, REQ)
     assert state(store) == before
-    assert store.path.read_bytes() == on_disk
-    monkeypatch.undo()
     assert state(EmbeddedStore(store.path)) == before
+    monkeypatch.undo()
     # The store still works, and the write succeeds when tried again.
     summary = store.write(NEXT_NODES, NEXT_EDGES, REQ)
     assert (summary.created, summary.updated) == (2, 3)
@@ -79,21 +78,29 @@ def test_a_write_that_cannot_reach_the_disk_changes_nothing(
 def test_a_write_interrupted_part_way_changes_nothing(
     store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before, on_disk = state(store), store.path.read_bytes()
+    before = state(store)
 
     def interrupted(*args: Any, **kwargs: Any) -> NoReturn:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(embedded, "seal", interrupted)  # after the graph is changed
+    monkeypatch.setattr(embedded, "seal", interrupted)
     with pytest.raises(KeyboardInterrupt):
         store.write(NEXT_NODES, NEXT_EDGES, REQ)
     assert state(store) == before
-    assert store.path.read_bytes() == on_disk
+    assert state(EmbeddedStore(store.path)) == before
 
 
-def test_an_unchanged_write_persists_nothing(store: EmbeddedStore) -> None:
-    on_disk, stamp = store.path.read_bytes(), store.path.stat().st_mtime_ns
-    summary = store.write([BATCH, LOT], [USED], REQ)
-    assert (summary.created, summary.updated, summary.unchanged) == (0, 0, 3)
-    assert store.path.read_bytes() == on_disk
-    assert store.path.stat().st_mtime_ns == stamp
+def test_an_edge_to_nothing_is_refused_before_anything_is_written(store: EmbeddedStore) -> None:
+    before = state(store)
+    stray = Edge(RelType.PRODUCED, "Batch:B-1", "Device:nowhere")
+    with pytest.raises(StoreError, match="neither stored nor imported"):
+        store.write(NEXT_NODES, [*NEXT_EDGES, stray], REQ)
+    assert state(store) == before
+
+
+def test_an_unchanged_write_writes_nothing(store: EmbeddedStore) -> None:
+    before = state(store)
+    summary = store.write([LOT], [USED], REQ)
+    assert (summary.created, summary.updated, summary.unchanged) == (0, 0, 2)
+    assert summary.audit_seq is None
+    assert state(store) == before

@@ -5,14 +5,12 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from tracegraph.errors import InvalidImport
 from tracegraph.importer import import_records, read_jsonl
-from tracegraph.store import embedded
 from tracegraph.store.base import WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
 
@@ -49,24 +47,3 @@ def test_a_collector_that_was_off_stays_off(tmp_path: Path) -> None:
     gc.disable()
     import_records(store, read_jsonl("good.jsonl", lines(GOOD)), REQ)
     assert not gc.isenabled()
-
-
-def test_loading_a_store_file_pauses_the_collector_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "s.tgdb"
-    import_records(EmbeddedStore(path), read_jsonl("good.jsonl", lines(GOOD)), REQ)
-    seen: list[bool] = []
-    decode = embedded._ts
-
-    def spying(value: Any) -> Any:
-        seen.append(gc.isenabled())
-        return decode(value)
-
-    monkeypatch.setattr(embedded, "_ts", spying)
-    gc.enable()
-    store = EmbeddedStore(path)
-    assert store.existing(["Batch:B-1"]) == {"Batch:B-1"}
-    assert seen, "the file was not decoded"
-    assert not any(seen), "the collector ran while the file was decoded"
-    assert gc.isenabled()

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         description="how long a Neo4j query is retried (server restarting, leader change) "
         "before the store is reported unavailable",
     )
+    busy_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="how long a write to the embedded store waits for another process's write "
+        "to finish before it fails naming the busy store",
+    )
     write_batch: int = Field(10_000, ge=100, description="rows per UNWIND batch when writing")
     actor: str | None = Field(
         None, description="who the audit trail names for CLI writes (default: the OS user)"

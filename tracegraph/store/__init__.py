@@ -1,4 +1,4 @@
-"""Stores: the `GraphStore` protocol, the Neo4j adapter and the embedded (networkx) store."""
+"""Stores: the `GraphStore` protocol, the Neo4j adapter and the embedded (SQLite) store."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ def is_neo4j(location: str) -> bool:
     return location.startswith(NEO4J_SCHEMES)
 
 
-def open_store(settings: Settings) -> GraphStore:
-    """The store that ``settings.db`` names: a Neo4j URI, or the path of an embedded store."""
+def open_store(settings: Settings, *, create: bool = True) -> GraphStore:
+    """The store that ``settings.db`` names: a Neo4j URI, or the path of an embedded store.
+
+    ``create=False`` (read-only commands): a path with no store is `BadInput` naming it, and
+    nothing is created."""
     if is_neo4j(settings.db):
         from tracegraph.store.neo4j import Neo4jStore
 
@@ -27,7 +30,7 @@ def open_store(settings: Settings) -> GraphStore:
         )
     from tracegraph.store.embedded import EmbeddedStore
 
-    return EmbeddedStore(settings.db)
+    return EmbeddedStore(settings.db, create=create, busy_seconds=settings.busy_seconds)
 
 
 __all__ = [

@@ -281,11 +281,34 @@ def digest_rows(rows: Iterable[tuple[str, bytes]]) -> str:
     return hashlib.sha256(b"[" + b",".join(row for _, row in ordered) + b"]").hexdigest()
 
 
+#: Changes encoded per call of `changes_digest`: one call per change costs ~1 µs each in
+#: calls, one call for millions holds a copy of the whole write as JSON at once.
+_DIGEST_CHUNK = 10_000
+
+
 def changes_digest(changes: Iterable[Change]) -> str:
-    """`digest_rows` of ``changes``, encoded in one call rather than one per change."""
+    """`digest_rows` of ``changes``, encoded a chunk of changes per call.
+
+    Compact JSON of a list is ``[`` + its items' JSON joined by ``,`` + ``]``, so hashing the
+    chunks' items with the brackets in between gives the bytes of the whole array.
+    """
     ordered = sorted(changes, key=lambda c: c[0])
-    rows = [[i, op, None if b is None else dict(b), dict(a)] for i, op, b, a in ordered]
-    return hashlib.sha256(canonical(rows)).hexdigest()
+    h = hashlib.sha256(b"[")
+    for start in range(0, len(ordered), _DIGEST_CHUNK):
+        rows = [
+            [i, op, None if b is None else _plain(b), _plain(a)]
+            for i, op, b, a in ordered[start : start + _DIGEST_CHUNK]
+        ]
+        if start:
+            h.update(b",")
+        h.update(canonical(rows)[1:-1])
+    h.update(b"]")
+    return h.hexdigest()
+
+
+def _plain(props: Mapping[str, Any]) -> dict[str, Any]:
+    """A dict orjson encodes (it takes no other mapping), without copying one that is."""
+    return props if type(props) is dict else dict(props)
 
 
 def merged(before: Mapping[str, Any] | None, incoming: Mapping[str, Any]) -> dict[str, Any]:
