@@ -6,6 +6,8 @@
 - Change impact: every change order of the data (the generator writes five, of every kind).
 - Common cause: the devices with a complaint, topped up with a fixed random sample of other
   shipped devices, to exactly the number of cases asked for.
+- Cold queries and the HTTP load (`benchmarks.frontends`): the suspects nearest a number of
+  devices, from the same measured candidates (`nearest`).
 """
 
 from __future__ import annotations
@@ -58,12 +60,27 @@ def _short(n: int) -> str:
     return str(n)
 
 
-def recall_probes(
-    data: Dataset, targets: Sequence[int], seed: int, log: Callable[[str], None]
-) -> list[RecallProbe]:
+@dataclass(frozen=True)
+class Candidate:
+    """A possible suspect, with its measured downstream reach."""
+
+    suspect: str
+    type: EntityType
+    devices: int
+    nodes: int
+
+    def distance(self, target: int) -> tuple[float, str]:
+        """How far its reach is from ``target`` devices (log scale, plus the type's penalty);
+        the key breaks ties, so the choice is the same on every run."""
+        return abs(math.log(self.devices / target)) + _PENALTY[self.type], self.suspect
+
+
+def candidates(data: Dataset, seed: int, log: Callable[[str], None]) -> list[Candidate]:
+    """Every lot, batch, material and supplier (a fixed sample of the lots and batches) that
+    reaches at least one device, with its reach measured on the CSR copy."""
     rng = np.random.default_rng(seed)
-    measured: list[tuple[str, EntityType, int, int]] = []
-    for type_, _penalty in _PENALTY.items():
+    measured: list[Candidate] = []
+    for type_ in _PENALTY:
         keys = data.keys_of(type_)
         limit = _SAMPLE.get(type_)
         if limit is not None and len(keys) > limit:
@@ -72,17 +89,34 @@ def recall_probes(
             reach = data.reach([key])
             devices = data.device_count(reach)
             if devices:
-                measured.append((key, type_, devices, len(reach)))
+                measured.append(Candidate(key, type_, devices, len(reach)))
     log(f"probes: measured the reach of {len(measured):,} candidate suspects")
+    return measured
+
+
+def nearest(measured: Sequence[Candidate], target: int, count: int) -> list[RecallProbe]:
+    """The ``count`` candidates whose reach is nearest ``target`` devices, nearest first."""
+    ranked = sorted(measured, key=lambda c: c.distance(target))[:count]
+    return [RecallProbe(target, c.suspect, c.devices, c.nodes) for c in ranked]
+
+
+def recall_probes(
+    data: Dataset,
+    targets: Sequence[int],
+    seed: int,
+    log: Callable[[str], None],
+    measured: Sequence[Candidate] | None = None,
+) -> list[RecallProbe]:
+    """For each target, the suspect nearest it (a target whose suspect is already chosen for
+    an earlier one is dropped)."""
+    if measured is None:
+        measured = candidates(data, seed, log)
     chosen: list[RecallProbe] = []
     for target in targets:
-        key, _type, devices, nodes = min(
-            measured,
-            key=lambda m: (abs(math.log(m[2] / target)) + _PENALTY[m[1]], m[0]),
-        )
-        if any(p.suspect == key for p in chosen):
+        probe = nearest(measured, target, 1)[0]
+        if any(p.suspect == probe.suspect for p in chosen):
             continue
-        chosen.append(RecallProbe(target, key, devices, nodes))
+        chosen.append(probe)
     return chosen
 
 

@@ -179,7 +179,7 @@ def fetch_variants(
 
 def import_breakdown(run: Callable[[], object]) -> dict[str, float]:
     """One import under cProfile: seconds in validation, the write plan, the audit digest,
-    the store's write and (embedded) the file's serialisation."""
+    the store's write and (the JSON embedded store) the file's serialisation."""
     profiler = cProfile.Profile()
     profiler.enable()
     started = time.perf_counter()
@@ -200,6 +200,7 @@ def import_breakdown(run: Callable[[], object]) -> dict[str, float]:
         + in_("tracegraph/store/neo4j.py", "write"),
         "plan_write_s": in_("tracegraph/store/base.py", "plan_write"),
         "audit_digest_s": in_("tracegraph/store/base.py", "changes_digest"),
+        # The JSON store's whole-file rewrite (0 on the SQLite store, and then not reported).
         "serialise_file_s": in_("tracegraph/store/embedded.py", "_persist"),
         "driver_dehydration_s": _cumulative(
             stats, lambda f, n: "hydration" in f and n.startswith("dehydrate_")

@@ -166,6 +166,27 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "(info: the import's CPU cost)",
             None,
         )
+    cold = results.get("cold_cli", {}).get("stores", {})
+    here, ref = cold.get("embedded", {}), cold.get("embedded_reference", {})
+    for command, label in _COLD_COMMANDS if here and ref else ():
+        ratio = _div(_cold_p50(here, command), _cold_p50(ref, command))
+        add(
+            f"cold {label}, embedded: this size / {ref.get('devices', 1000):,} devices",
+            "one fresh process, median wall",
+            ratio,
+            "≤ 1.5×",
+            _le(ratio, 1.5),
+        )
+    rates = {r["clients"]: r.get("requests_per_s") for r in results.get("http", {}).get("runs", [])}
+    if len(rates) > 1:
+        most = max(rates)
+        add(
+            f"HTTP recall throughput, embedded: {most} clients / 1 client",
+            "requests/s",
+            _div(rates[most], rates.get(1)),
+            "(info: above 1× only if requests overlap)",
+            None,
+        )
     for probe in results.get("common_cause", []):
         if not probe.get("identical"):
             continue
@@ -344,7 +365,13 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
         if emb:
             yield (
                 f"| embedded | {emb['records']:,} | {emb['seconds']:.1f} | "
-                f"{emb['records_per_s']:,.0f} | one import; CPU {emb['client_cpu_s']:.1f} s |"
+                f"{emb['records_per_s']:,.0f} | one import; CPU {emb['client_cpu_s']:.1f} s"
+                + (
+                    f"; peak memory {emb['max_rss_bytes'] / 1024**2:,.0f} MiB"
+                    if emb.get("max_rss_bytes")
+                    else ""
+                )
+                + " |"
             )
         pgl = imports.get("postgres")
         if pgl:
@@ -354,6 +381,7 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
                 f"indexes {pgl['index_s']:.1f} s, VACUUM ANALYZE {pgl['analyze_s']:.1f} s |"
             )
         yield ""
+    yield from _embedded_lines(results)
     rows = targets(results)
     if rows:
         yield "**Targets** (ratios of p50s measured in this run)"
@@ -447,12 +475,174 @@ def _profile_lines(results: dict[str, Any]) -> Iterator[str]:
             f"digest {pct('audit_digest_s')}"
             + (
                 f", serialising the file {pct('serialise_file_s')}"
-                if store == "embedded"
-                else f", the driver's temporal dehydration {pct('driver_dehydration_s')}"
+                if store == "embedded" and imp.get("serialise_file_s")
+                else ""
+            )
+            + (
+                f", the driver's temporal dehydration {pct('driver_dehydration_s')}"
+                if store == "neo4j"
+                else ""
             )
             + ")."
         )
         yield ""
+
+
+_COLD_COMMANDS = (("trace_up", "`trace … --up`"), ("small_recall", "small `recall`"))
+
+
+def _cold_p50(store: dict[str, Any], command: str) -> float | None:
+    value = store.get(command, {}).get("p50_s")
+    return None if value is None else float(value)
+
+
+def _cold_query(store: dict[str, Any], command: str) -> str | None:
+    """The command line of a cold query, and the size of its answer."""
+    figures = store.get(command)
+    if not figures:
+        return None
+    if command == "trace_up":
+        return f"`trace {figures['key']} --up` ({figures['nodes']:,} nodes)"
+    return f"`recall {figures['suspect']}` ({figures['devices']:,} devices)"
+
+
+def _cold_cell(store: dict[str, Any], command: str) -> str:
+    figures = store.get(command, {})
+    if figures.get("p50_s") is None:
+        return "—"
+    return f"{figures['p50_s'] * 1000:,.0f} ({figures['runs']})"
+
+
+def _http_cell(run: dict[str, Any] | None) -> str:
+    if run is None or run.get("requests_per_s") is None:
+        return "—"
+    small = run["small"]
+    latency = (
+        f"; small p50 / p95 {_ms(small['p50_s'])} / {_ms(small['p95_s'])} ms"
+        if small.get("p50_s") is not None
+        else ""
+    )
+    large = run.get("large", {})
+    if large.get("p50_s") is not None:
+        latency += f"; large p50 {_ms(large['p50_s'])} ms"
+    failed = f"; **{run['error_count']} failed**" if run.get("error_count") else ""
+    return f"{run['requests_per_s']:,.1f}/s{latency}{failed}"
+
+
+def _embedded_lines(results: dict[str, Any]) -> Iterator[str]:
+    """The embedded store as users meet it: a fresh CLI process per query, the one-import load,
+    and `tracegraph serve` under concurrent clients."""
+    cold = results.get("cold_cli", {})
+    http = results.get("http", {})
+    imports = results.get("import", {})
+    emb, ref = imports.get("embedded", {}).get("full"), imports.get("embedded_reference")
+    if not (cold or http or (emb and emb.get("max_rss_bytes"))):
+        return  # a run from before these figures were measured
+    stores = cold.get("stores", {})
+    here = stores.get("embedded", {})
+    neo = stores.get("neo4j", {})
+    reference = stores.get("embedded_reference", {})
+    ref_devices = reference.get("devices") or (ref or {}).get("devices") or 1000
+    yield "**Embedded store: cold start, import, concurrency**"
+    yield ""
+    yield (
+        "Cold: the wall time of one whole fresh `tracegraph … --format json --db STORE` process "
+        "(interpreter start-up, imports, opening the store, the query, printing the answer; "
+        "nothing subtracted), median of the timed runs, after one run whose answer was checked; "
+        "the operating system's file cache is warm. The reference is an embedded store of "
+        f"{ref_devices:,} devices built in the same run, queried the same way. Import: the "
+        "whole JSON Lines file in one import (`import_paths`, as `tracegraph import` does), "
+        "in a process of its own. HTTP: `tracegraph serve` on the embedded store; each client "
+        "(a thread with its own connection) sends its requests one after the other, "
+        f"`POST /v1/recall` of one suspect, every {http.get('large_every', 10)}th a large "
+        "recall; answers paged as by default."
+    )
+    yield ""
+    yield f"| measure | this size | {ref_devices:,}-device store | ratio | goal | |"
+    yield "|---|---:|---:|---:|---|---|"
+    for command, label in _COLD_COMMANDS:
+        if not here and not reference:
+            break
+        ratio = _div(_cold_p50(here, command), _cold_p50(reference, command))
+        yield (
+            f"| cold {_cold_query(here, command) or label}, embedded, ms (runs) | "
+            f"{_cold_cell(here, command)} | {_cold_cell(reference, command)} | {_ratio(ratio)} | "
+            f"≤ 1.5× | {_met(_le(ratio, 1.5))} |"
+        )
+    for command, label in _COLD_COMMANDS:
+        if not neo:
+            break
+        ratio = _div(_cold_p50(neo, command), _cold_p50(here, command))
+        yield (
+            f"| cold {label}, Neo4j (the same query), ms (runs); ratio Neo4j / embedded | "
+            f"{_cold_cell(neo, command)} | "
+            f"— | {_ratio(ratio)} | (info) | |"
+        )
+    startup = cold.get("startup", {})
+    if startup.get("p50_s") is not None:
+        yield (
+            f'| start-up alone (`python -c "import cli.main"`), ms (runs) | '
+            f"{startup['p50_s'] * 1000:,.0f} ({startup['runs']}) | — | — | (info) | |"
+        )
+    if emb:
+        rate = emb["records_per_s"]
+        ref_rate = f"{ref['records_per_s']:,.0f}" if ref else "—"
+        pieces = (
+            f"; **one import did not fit** ({emb['one_import_failed']}): "
+            f"{emb['chunk_records']:,} records per import"
+            if emb.get("one_import_failed")
+            else ""
+        )
+        yield (
+            f"| import into embedded, records/s ({emb['records']:,} records in "
+            f"{emb['seconds']:.1f} s{pieces}) | {rate:,.0f} | {ref_rate} | — | ≥ 200,000 | "
+            f"{_met(rate >= 200_000)} |"
+        )
+        if emb.get("max_rss_bytes"):
+            ref_rss = f"{ref['max_rss_bytes'] / 1024**2:,.0f}" if ref else "—"
+            yield (
+                f"| peak memory of that import (the importing process), MiB | "
+                f"{emb['max_rss_bytes'] / 1024**2:,.0f} | {ref_rss} | — | (info) | |"
+            )
+    runs = {r["clients"]: r for r in http.get("runs", [])}
+    one = runs.get(1)
+    for clients, run in sorted(runs.items()):
+        ratio = _div(run.get("requests_per_s"), (one or {}).get("requests_per_s"))
+        yield (
+            f"| HTTP recall, {clients} client{'s' if clients > 1 else ''} × "
+            f"{http.get('requests_per_client')} requests | {_http_cell(run)} | — | "
+            f"{_ratio(ratio) if clients != 1 else ''} | "
+            f"{'(info: throughput vs 1 client)' if clients != 1 else '(info)'} | |"
+        )
+    if reference:
+        queries = [_cold_query(reference, c) for c, _label in _COLD_COMMANDS]
+        yield ""
+        yield (
+            f"The {ref_devices:,}-device store's cold queries: "
+            + " and ".join(q for q in queries if q)
+            + "."
+        )
+    if http.get("small"):
+        small = http["small"]
+        devices = sorted(p["devices"] for p in small)
+        large = ", ".join(f"{p['suspect']} ({p['devices']:,})" for p in http.get("large", []))
+        yield ""
+        yield (
+            f"HTTP suspects: {len(small)} small recalls of {devices[0]:,}–{devices[-1]:,} devices"
+            + (f"; large: {large}" if large else "")
+            + (
+                f"; the server answered /healthz {http['serve_startup_s']:.1f} s after its start"
+                if http.get("serve_startup_s") is not None
+                else ""
+            )
+            + "."
+        )
+    for name in ("cold_cli", "http"):
+        error = results.get(name, {}).get("error")
+        if error:
+            yield ""
+            yield f"**{name} failed:** {error}"
+    yield ""
 
 
 def _operators(plan: dict[str, Any]) -> str:

@@ -25,9 +25,16 @@ from typing import Any
 
 import orjson
 
-from benchmarks import profile, report
+from benchmarks import frontends, profile, report
 from benchmarks.data import Dataset, load
-from benchmarks.probes import RecallProbe, case_sets, change_orders, recall_probes
+from benchmarks.probes import (
+    Candidate,
+    RecallProbe,
+    candidates,
+    case_sets,
+    change_orders,
+    recall_probes,
+)
 from benchmarks.servers import Neo4jInfo, PgCluster, cpu_seconds, neo4j_server
 from benchmarks.sizes import SIZES, Size
 from benchmarks.systems import tracegraph as tg
@@ -37,8 +44,12 @@ from benchmarks.systems.postgres import PostgresGraph
 from benchmarks.timing import Outcome, Plan, Task, measure
 from tracegraph.model import GENEALOGY, Direction, EntityType
 from tracegraph.store.base import GraphStore
+from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
 
+GIB = 1024**3
+#: Records per import when the whole file does not fit one import's memory.
+EMBEDDED_CHUNK = 1_000_000
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 Log = Callable[[str], None]
@@ -200,29 +211,62 @@ def load_neo4j(run: Run, info: Neo4jInfo, data: Dataset) -> Neo4jStore:
     return store
 
 
-def load_embedded(run: Run, data: Dataset, work: Path) -> GraphStore:
+def load_embedded(run: Run, data: Dataset, work: Path) -> Path:
+    """The run's embedded store: the whole file in one import (in a process of its own, see
+    `tg.import_in_child`), after a profiled import of the file's beginning. Returns its path."""
     limit = min(run.size.sweep_records, data.records)
     scratch = tg.open_embedded(work / f"profile-{run.size.name}.tgdb")
     breakdown = profile.import_breakdown(
         lambda: tg.import_file(scratch, data.path, None, limit=limit)
     )
-    for leftover in (scratch.path, scratch.path.with_name(scratch.path.name + ".lock")):
-        leftover.unlink(missing_ok=True)
-    store = tg.open_embedded(work / f"bench-{run.size.name}.tgdb")
-    own0 = time.process_time()
-    records, imports, seconds = tg.import_file(store, data.path, None)
-    client_cpu = time.process_time() - own0
-    full = tg.ImportRun("embedded", records, seconds, None, None, imports).as_json()
-    full.update(client_cpu_s=client_cpu, records_per_cpu_s=records / client_cpu)
+    scratch.close()
+    tg.remove_embedded(scratch.path)
+    path = work / f"bench-{run.size.name}.tgdb"
+    # What the machine can give the import now, less a margin for everything else on it.
+    available = tg.available_memory()
+    memory = None if available is None else max(available - GIB, GIB)
+    try:
+        full = tg.import_in_child(data.path, path, memory_limit=memory)
+    except tg.ImportOutOfMemory as exc:
+        # The rest of the run still needs the store: loaded in pieces, and the report says so.
+        run.log(f"  embedded import: {exc}; loading it {EMBEDDED_CHUNK:,} records per import")
+        full = tg.import_in_child(data.path, path, EMBEDDED_CHUNK, memory)
+        full["one_import_failed"] = str(exc)
+    records, seconds, cpu = full["records"], full["seconds"], full["client_cpu_s"]
     run.log(
         f"  embedded import: {records:,} records in {seconds:.1f} s ({records / seconds:,.0f}/s; "
-        f"CPU {client_cpu:.1f} s: {records / client_cpu:,.0f}/s)"
+        f"CPU {cpu:.1f} s: {records / cpu:,.0f}/s; peak memory "
+        f"{full['max_rss_bytes'] / 1024**2:,.0f} MiB; {full['how']})"
     )
     run.results.setdefault("import", {})["embedded"] = {
         "full": full,
         "profile": {"records": limit, **breakdown},
     }
-    return store
+    return path
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The embedded store of `frontends.REFERENCE_DEVICES` devices that every size's cold
+    queries are compared with, built in the same run."""
+
+    data: Dataset
+    measured: list[Candidate]
+    path: Path
+
+
+def load_reference(run: Run, work: Path) -> Reference:
+    devices = frontends.REFERENCE_DEVICES
+    data = load(work, devices, run.seed, run.log)
+    measured = candidates(data, run.seed, lambda _line: None)
+    path = work / f"reference-{devices}.tgdb"
+    full = tg.import_in_child(data.path, path)
+    run.log(
+        f"  embedded import, {devices:,}-device reference: {full['records']:,} records in "
+        f"{full['seconds']:.1f} s ({full['records_per_s']:,.0f}/s)"
+    )
+    run.results.setdefault("import", {})["embedded_reference"] = {"devices": devices, **full}
+    return Reference(data, measured, path)
 
 
 # --------------------------------------------------------------------------- probes
@@ -394,6 +438,20 @@ def common_cause_probe(
 # --------------------------------------------------------------------------- the run
 
 
+def section(run: Run, name: str, measure_: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
+    """A section measured through the CLI or the API: its figures, and its problems among the
+    run's. One that fails outright is a problem too, and the run goes on (and keeps the
+    figures of every other section)."""
+    try:
+        figures, problems = measure_()
+    except Exception as exc:  # reported as one of the run's problems
+        figures, problems = {"error": f"{type(exc).__name__}: {exc}"}, [f"{name}: {exc}"]
+    run.results[name] = figures
+    run.problems += problems
+    for problem in problems:
+        run.log(f"    PROBLEM: {problem}")
+
+
 def run_benchmark(
     size: Size,
     *,
@@ -423,7 +481,8 @@ def run_benchmark(
         "genealogy_edges": int(data.genealogy_mask().sum()),
         "generate_s": data.seconds,
     }
-    probes = recall_probes(data, size.recall_targets, seed, log)
+    measured = candidates(data, seed, log)
+    probes = recall_probes(data, size.recall_targets, seed, log, measured)
     cases = case_sets(data, size.cases, seed)
     changes = change_orders(data)
     run.results["data"]["change_orders"] = len(changes)
@@ -436,6 +495,12 @@ def run_benchmark(
         "slow_s": plan.slow_s,
         "slow_runs": plan.slow_runs,
     }
+
+    log("loads:")
+    # The embedded loads first, before the servers take their memory: a one-import load holds
+    # every parsed record of the file at once.
+    emb_path = load_embedded(run, data, work)
+    reference = load_reference(run, work)
 
     with (
         neo4j_server(
@@ -453,9 +518,7 @@ def run_benchmark(
             "postgres": {"version": cluster.version, "shared_buffers": size.pg_shared_buffers},
         }
         log(f"servers: Neo4j {info.version} ({info.how}), {cluster.version}")
-        log("loads:")
         neo = load_neo4j(run, info, data)
-        emb = load_embedded(run, data, work) if size.embedded else None
         pg = PostgresGraph(cluster.dsn)
         pg_load = pg.load(data)
         run.results["import"]["postgres"] = {
@@ -470,6 +533,7 @@ def run_benchmark(
         csr = CsrFloor(data)
         run.results["import"]["csr"] = {"seconds": time.perf_counter() - built}
         cypher = CypherBaselines(neo.driver, neo.database)
+        emb = EmbeddedStore(emb_path)
         try:
             log("recall:")
             run.results["recall"] = [
@@ -508,9 +572,30 @@ def run_benchmark(
                     "cases": len(most),
                     **profile.breakdown(neo, lambda: tg.common_cause_json(neo, most)),
                 }
+            log("cold queries (a fresh `tracegraph` process each):")
+            neo_env = {"NEO4J_USER": info.user, "NEO4J_PASSWORD": info.password}
+            stores = [
+                frontends.cold_store("embedded", str(emb_path), data, measured),
+                frontends.cold_store("neo4j", info.uri, data, measured, neo_env),
+                frontends.cold_store(
+                    "embedded_reference", str(reference.path), reference.data, reference.measured
+                ),
+            ]
+            section(
+                run, "cold_cli", lambda: frontends.cold_queries(stores, size.cold_runs, work, log)
+            )
         finally:
             pg.close()
             neo.close()
+            emb.close()
+    log("HTTP (`tracegraph serve` on the embedded store):")
+    section(
+        run,
+        "http",
+        lambda: frontends.http_throughput(
+            emb_path, measured, size.http_clients, size.http_requests, work, log
+        ),
+    )
     run.results["machine"]["load_average_end"] = list(os.getloadavg())
     run.results["problems"] = run.problems
     run.results["identical"] = not run.problems

@@ -20,8 +20,6 @@ class Size:
     neo4j_heap: str
     neo4j_pagecache: int
     pg_shared_buffers: str
-    #: Whether the embedded store (networkx in memory) is loaded at this size.
-    embedded: bool
     #: Records of the file's beginning imported once per configuration to find the best
     #: (chunk, write batch); then the whole file is imported with the best one.
     sweep_records: int
@@ -44,6 +42,13 @@ class Size:
     #: The recall profiled is the largest probe reaching at most this many devices (None: the
     #: largest): the profile runs the recall twice more, once under cProfile.
     profile_max_devices: int | None = None
+    #: Timed fresh `tracegraph` processes per command and store (after one checked, untimed
+    #: round); the cold figures are their median.
+    cold_runs: int = 5
+    #: Requests each HTTP client makes against `tracegraph serve` (per client count).
+    http_requests: int = 40
+    #: The numbers of concurrent HTTP clients measured, one after the other.
+    http_clients: tuple[int, ...] = (1, 8)
     #: (records per import, rows per UNWIND write batch) tried on the file's beginning.
     sweep: tuple[tuple[int, int], ...] = (
         (10_000, 5_000),
@@ -63,12 +68,13 @@ SIZES: dict[str, Size] = {
         neo4j_heap="512m",
         neo4j_pagecache=128 * MIB,
         pg_shared_buffers="64MB",
-        embedded=True,
         sweep_records=2_000,
         budget_s=0.1,
         min_runs=1,
         max_runs=1,
         slow_s=5.0,
+        cold_runs=1,
+        http_requests=10,
         sweep=((1_000, 500), (5_000, 2_000)),
     ),
     "S": Size(
@@ -79,7 +85,6 @@ SIZES: dict[str, Size] = {
         neo4j_heap="2g",
         neo4j_pagecache=1 * GIB,
         pg_shared_buffers="512MB",
-        embedded=True,
         sweep_records=40_000,
         budget_s=4.0,
         min_runs=20,
@@ -93,15 +98,13 @@ SIZES: dict[str, Size] = {
         neo4j_heap="4g",
         neo4j_pagecache=3 * GIB,
         pg_shared_buffers="1GB",
-        embedded=True,
         sweep_records=200_000,
         budget_s=4.0,
         min_runs=20,
         max_runs=30,
         slow_s=15.0,
     ),
-    # 1M devices: about 2.7M nodes and 10M edges. The embedded store would hold them as Python
-    # objects (several GB beyond Neo4j's and PostgreSQL's memory): not loaded at this size.
+    # 1M devices: about 2.7M nodes and 10M edges.
     "L": Size(
         "L",
         devices=1_000_000,
@@ -110,7 +113,6 @@ SIZES: dict[str, Size] = {
         neo4j_heap="6g",
         neo4j_pagecache=8 * GIB,
         pg_shared_buffers="2GB",
-        embedded=False,
         sweep_records=200_000,
         budget_s=8.0,
         min_runs=5,

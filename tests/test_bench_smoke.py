@@ -2,8 +2,9 @@
 
 It loads a tiny generated genealogy into the session's Neo4j, the embedded store, a PostgreSQL
 cluster the harness starts itself and the CSR copy, and checks that every system gives the
-same answers on every probe. It asserts no timings: this machine is shared, and the numbers
-belong to `make bench`.
+same answers on every probe; then runs the cold `tracegraph` queries and the HTTP load on
+`tracegraph serve`, which check their answers too. It asserts no timings: this machine is
+shared, and the numbers belong to `make bench`.
 """
 
 from __future__ import annotations
@@ -116,6 +117,38 @@ def test_the_report_names_every_target(tiny_run: Any, tmp_path: Path) -> None:
     assert "(every change order of the data)" in table
     trimmed = {**tiny_run, "impact": tiny_run["impact"][:1]}
     assert "(the first 1 of the data's 5 change orders)" in report.markdown(trimmed)
+
+
+@pytest.mark.neo4j
+def test_cold_queries_the_embedded_import_and_http_load_are_measured(tiny_run: Any) -> None:
+    size = SIZES["tiny"]
+    cold = tiny_run["cold_cli"]
+    assert set(cold["stores"]) == {"embedded", "neo4j", "embedded_reference"}
+    assert cold["stores"]["embedded_reference"]["devices"] == 1_000
+    for store in cold["stores"].values():
+        for command in ("trace_up", "small_recall"):
+            assert store[command]["runs"] == size.cold_runs
+            assert store[command]["p50_s"] > 0
+    assert cold["startup"]["p50_s"] > 0
+    full = tiny_run["import"]["embedded"]["full"]
+    assert (full["records"], full["imports"]) == (tiny_run["data"]["records"], 1)
+    assert full["max_rss_bytes"] > 0
+    assert tiny_run["import"]["embedded_reference"]["records_per_s"] > 0
+    http = tiny_run["http"]
+    assert [run["clients"] for run in http["runs"]] == list(size.http_clients)
+    for run in http["runs"]:
+        assert run["error_count"] == 0, run["errors"]
+        assert run["requests"] == run["clients"] * size.http_requests
+        assert run["small"]["requests"] > 0
+        assert run["large"]["requests"] > 0
+    table = report.markdown(tiny_run)
+    assert "**Embedded store: cold start, import, concurrency**" in table
+    targets = {row["target"] for row in report.targets(tiny_run)}
+    assert {
+        "cold `trace … --up`, embedded: this size / 1,000 devices",
+        "cold small `recall`, embedded: this size / 1,000 devices",
+        "HTTP recall throughput, embedded: 8 clients / 1 client",
+    } <= targets
 
 
 def test_answers_that_differ_are_reported_and_not_timed() -> None:

@@ -4,6 +4,10 @@ send it)."""
 
 from __future__ import annotations
 
+import json
+import resource
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +17,7 @@ from typing import Any
 import orjson
 
 from benchmarks.data import chunks_of_lines
-from tracegraph.importer import import_records, read_jsonl
+from tracegraph.importer import import_paths, import_records, read_jsonl
 from tracegraph.model import GENEALOGY, Direction
 from tracegraph.recall import recall
 from tracegraph.store.base import GraphStore, WriteRequest
@@ -92,10 +96,117 @@ def ready_neo4j(store: Neo4jStore) -> None:
     driver.execute_query("CALL db.clearQueryCaches()", database_=database)
 
 
-def open_embedded(path: Path) -> EmbeddedStore:
-    for stale in (path, path.with_name(path.name + ".lock")):
+#: What an embedded store may leave beside its file: the JSON store's lock, SQLite's WAL,
+#: shared-memory index and rollback journal.
+_EMBEDDED_SIDECARS = (".lock", "-wal", "-shm", "-journal")
+
+
+def remove_embedded(path: Path) -> None:
+    for stale in (path, *(path.with_name(path.name + s) for s in _EMBEDDED_SIDECARS)):
         stale.unlink(missing_ok=True)
+
+
+def open_embedded(path: Path) -> EmbeddedStore:
+    """A new, empty embedded store at ``path`` (whatever was there is removed)."""
+    remove_embedded(path)
     return EmbeddedStore(path)
+
+
+def import_whole_file(
+    data: Path, store_path: Path, chunk: int | None = None, memory_limit: int | None = None
+) -> dict[str, Any]:
+    """Import the file into a new embedded store and close it: in one import the way
+    `tracegraph import FILE` does (`import_paths`, records streamed from the file), or, given
+    ``chunk``, that many records per import. Meant to run in a process of its own (see
+    `import_in_child`), whose address space ``memory_limit`` caps (bytes): an import that
+    does not fit fails with MemoryError instead of waking the kernel's OOM killer."""
+    if memory_limit is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    store = open_embedded(store_path)
+    cpu0, started = time.process_time(), time.perf_counter()
+    if chunk is None:
+        records, imports = import_paths(store, [data], REQUEST).records, 1
+    else:
+        records, imports, _seconds = import_file(store, data, chunk)
+    store.close()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    return {
+        "records": records,
+        "imports": imports,
+        "seconds": seconds,
+        "client_cpu_s": cpu,
+        # Linux reports the peak resident set in KiB.
+        "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
+
+
+class ImportOutOfMemory(RuntimeError):
+    """The import needed more memory than its process was given."""
+
+
+_CHILD = (
+    "import json, sys\n"
+    "from pathlib import Path\n"
+    "from benchmarks.systems.tracegraph import import_whole_file\n"
+    "chunk, limit = (int(a) if a != '-' else None for a in sys.argv[3:5])\n"
+    "print(json.dumps(import_whole_file(Path(sys.argv[1]), Path(sys.argv[2]), chunk, limit)))\n"
+)
+
+
+def import_in_child(
+    data: Path, store_path: Path, chunk: int | None = None, memory_limit: int | None = None
+) -> dict[str, Any]:
+    """`import_whole_file` in a new Python process: the run's own process keeps none of the
+    import's memory (a one-import load holds every parsed record of the file at once), and
+    the peak is measured. Returns the `ImportRun` JSON with the CPU and memory figures;
+    raises `ImportOutOfMemory` if the import did not fit ``memory_limit``."""
+    argv = [str(data), str(store_path), *(str(v) if v else "-" for v in (chunk, memory_limit))]
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        # -9: the kernel's OOM killer, if the limit was not low enough to come first.
+        if "MemoryError" in done.stderr or done.returncode == -9:
+            remove_embedded(store_path)
+            raise ImportOutOfMemory(
+                f"the import of {data} ran out of memory (exit {done.returncode}"
+                + (
+                    f"; address space capped at {memory_limit / 1024**3:.1f} GiB"
+                    if memory_limit
+                    else ""
+                )
+                + ")"
+            )
+        raise RuntimeError(
+            f"embedded import of {data} failed ({done.returncode}): {done.stderr[-2000:]}"
+        )
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    run = ImportRun(
+        "embedded", figures["records"], figures["seconds"], chunk, None, figures["imports"]
+    )
+    how = (
+        "one import (import_paths, as `tracegraph import FILE`)"
+        if chunk is None
+        else f"{chunk:,} records per import"
+    )
+    return {
+        **run.as_json(),
+        "client_cpu_s": figures["client_cpu_s"],
+        "records_per_cpu_s": figures["records"] / max(figures["client_cpu_s"], 1e-9),
+        "max_rss_bytes": figures["max_rss_bytes"],
+        "how": f"{how}, in a process of its own",
+    }
+
+
+def available_memory() -> int | None:
+    """Bytes the kernel says can be allocated without swapping (MemAvailable), if known."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def recall_json(store: GraphStore, suspects: Sequence[str]) -> bytes:
