@@ -24,6 +24,7 @@ so opening costs the same at any size (see docs/adr/0003-embedded-store-on-sqlit
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -81,6 +82,9 @@ REL_CODE: Final[Mapping[RelType, int]] = {t: i for i, t in enumerate(RelType)}
 REL_BY_CODE: Final[Mapping[int, RelType]] = {i: t for t, i in REL_CODE.items()}
 _FAMILIES: Final = sorted({str(f) for f in FAMILY.values()})
 FAM_CODE: Final[Mapping[RelType, int]] = {t: _FAMILIES.index(str(FAMILY[t])) for t in RelType}
+
+#: The size SQLite cuts its write-ahead log back to after a checkpoint.
+_WAL_LIMIT: Final = 64 * 1024 * 1024
 
 #: Rows per statement when a list of keys or ids goes in as one JSON parameter.
 _CHUNK: Final = 100_000
@@ -659,6 +663,7 @@ class EmbeddedStore(_Reads):
         else:
             self._check_file()
         self._check_meta()
+        self._trim_wal()
 
     # ------------------------------------------------------------------ opening
 
@@ -719,6 +724,17 @@ class EmbeddedStore(_Reads):
                 "run `tracegraph store upgrade` from the version that wrote it"
             )
 
+    def _trim_wal(self) -> None:
+        """A writer killed inside a large import leaves a large ``-wal`` file (its frames are
+        never committed, so never read); truncate it on open when no one else is using it."""
+        try:
+            large = self.path.with_name(self.path.name + "-wal").stat().st_size > _WAL_LIMIT
+        except OSError:
+            return
+        if large:
+            with contextlib.suppress(sqlite3.Error):
+                self._db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def _connect(self) -> sqlite3.Connection:
         try:
             db = sqlite3.connect(
@@ -732,7 +748,7 @@ class EmbeddedStore(_Reads):
             db.execute("PRAGMA foreign_keys = OFF")
             db.execute("PRAGMA cache_size = -524288")
             db.execute("PRAGMA mmap_size = 268435456")
-            db.execute("PRAGMA journal_size_limit = 67108864")
+            db.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT}")
             db.execute("PRAGMA temp_store = MEMORY")
         except sqlite3.Error as exc:
             raise self._fail(exc) from None
