@@ -9,12 +9,17 @@ date is reported by the same machinery everywhere.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+import functools
+import keyword
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import UnionType
-from typing import Annotated, Any, Final, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
+import msgspec
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from tracegraph.errors import BadInput
@@ -568,20 +573,21 @@ def key_type(key: str) -> EntityType:
 # --------------------------------------------------------------------------- validated records
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """A validated node: its key and its field values (Python types, no None)."""
 
     type: EntityType
     id: str
     props: dict[str, Any] = field(default_factory=dict)
+    #: ``Type:id``, made once: an import asks each of a million nodes for it more than once.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.type}:{self.id}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.type}:{self.id}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Edge:
     """A validated edge; its identity is (type, src, dst)."""
 
@@ -589,10 +595,40 @@ class Edge:
     src: str
     dst: str
     props: dict[str, Any] = field(default_factory=dict)
+    #: (type, src, dst), made once, as the key is.
+    ident: tuple[str, str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def ident(self) -> tuple[str, str, str]:
-        return (self.type, self.src, self.dst)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ident", (self.type, self.src, self.dst))
+
+
+# A frozen dataclass sets each field through object.__setattr__, most of the cost of making
+# one; the fast path, which makes one per record of a bulk import, fills the slots directly.
+_NODE_SLOTS: Final = tuple(vars(Node)[f].__set__ for f in ("type", "id", "props", "key"))
+_EDGE_SLOTS: Final = tuple(vars(Edge)[f].__set__ for f in ("type", "src", "dst", "props", "ident"))
+
+
+def _node(etype: EntityType, ident: str, props: dict[str, Any], key: str) -> Node:
+    """``Node(etype, ident, props)``, made the fast way by a caller that knows its key."""
+    node: Node = object.__new__(Node)
+    set_type, set_id, set_props, set_key = _NODE_SLOTS
+    set_type(node, etype)
+    set_id(node, ident)
+    set_props(node, props)
+    set_key(node, key)
+    return node
+
+
+def _edge(rtype: RelType, src: str, dst: str, props: dict[str, Any]) -> Edge:
+    """``Edge(rtype, src, dst, props)``, made the fast way."""
+    edge: Edge = object.__new__(Edge)
+    set_type, set_src, set_dst, set_props, set_ident = _EDGE_SLOTS
+    set_type(edge, rtype)
+    set_src(edge, src)
+    set_dst(edge, dst)
+    set_props(edge, props)
+    set_ident(edge, (rtype, src, dst))
+    return edge
 
 
 class RecordError(ValueError):
@@ -682,74 +718,88 @@ def _validate_record(raw: Mapping[str, Any]) -> Node | Edge:
 # what is wrong and every message is theirs. It is built from the models' own fields, and a
 # model with a field kind it does not know is left to pydantic entirely, so a new field cannot
 # be half-checked. tests/test_import_fast.py holds the two paths to the same answers.
-
-_ABSENT: Final = object()
+#
+# It comes in two forms: one checks a record read into a dict (CSV, the API, anything handed
+# to `parse_record`); the other reads JSON Lines text straight into one msgspec struct per type
+# (`_fast_json_lines`), which spares the dict and leaves msgspec, in C, most of the checking.
 
 
 class _Declined(ValueError):
     """The fast path does not vouch for a value: pydantic decides."""
 
 
-def _fast_text(value: Any) -> str:
-    if value.__class__ is str:
-        text: str = value.strip()
-        if text:
-            return text
+def _declined(value: Any) -> Any:
     raise _Declined
 
 
-def _fast_instant(value: Any) -> dt.datetime:
-    if value.__class__ is str:
-        return _instant_from_text(value)
-    raise _Declined
+def _date_of_text(value: str) -> dt.date:
+    return dt.date.fromisoformat(value.strip())
 
 
-def _fast_date(value: Any) -> dt.date:
-    if value.__class__ is str:
-        return dt.date.fromisoformat(value.strip())
-    raise _Declined
+def _number_of_text(value: str) -> float:
+    return float(value.strip())
 
 
-def _fast_number(value: Any) -> float:
+def _number(value: Any) -> float:
     # pydantic's float turns the int `_parse_number` lets through into a float
     if value.__class__ is int or value.__class__ is float:
         return float(value)
-    if value.__class__ is str:
-        return float(value.strip())
     raise _Declined
 
 
-def _fast_object(value: Any) -> dict[str, Any]:
+def _object(value: Any) -> dict[str, Any]:
     if value.__class__ is dict and all(k.__class__ is str for k in value):
         return dict(value)
     raise _Declined
 
 
-def _fast_enum(enum: type[StrEnum]) -> Callable[[Any], str]:
-    values = frozenset(m.value for m in enum)
+def _object_of_json(value: dict[str, msgspec.Raw]) -> dict[str, Any]:
+    """An object whose values msgspec kept as JSON text, read by orjson as the rest of the
+    line would be, so that numbers, say, come out as orjson makes them."""
+    out = {}
+    for key, raw in value.items():
+        text = bytes(raw)
+        # orjson refuses a line nested deeper than 1024; this value is two levels into one
+        if text.count(b"[") + text.count(b"{") > 1000:
+            raise _Declined
+        out[key] = orjson.loads(text)
+    return out
 
-    def convert(value: Any) -> str:
-        if value.__class__ is str and value in values:
-            return value  # use_enum_values: the model keeps the value, a plain str
-        raise _Declined
 
-    return convert
+#: Stands for text among the converters of what msgspec gives (the text is stripped in line).
+_TEXT: Final = str.strip
 
-
-#: BeforeValidator function → (the type it feeds, its fast equivalent)
-_FAST_KINDS: Final[Mapping[Callable[[Any], Any], tuple[Any, Callable[[Any], Any]]]] = {
-    _parse_text: (str, _fast_text),
-    _parse_instant: (dt.datetime, _fast_instant),
-    _parse_date: (dt.date, _fast_date),
-    _parse_number: (float, _fast_number),
-    _parse_object: (dict[str, Any], _fast_object),
+#: BeforeValidator function → (the type it feeds; its fast equivalent for a str (None: text,
+#: checked in line, as most fields are text), and for any other value; how a msgspec struct
+#: declares the field, and what makes the model's value of what msgspec gives (None: that is
+#: it; `_TEXT`: text, stripped in line))
+_FAST_KINDS: Final[
+    Mapping[
+        Callable[[Any], Any],
+        tuple[
+            Any,
+            Callable[[str], Any] | None,
+            Callable[[Any], Any],
+            Any,
+            Callable[[Any], Any] | None,
+        ],
+    ]
+] = {
+    _parse_text: (str, None, _declined, str, _TEXT),
+    _parse_instant: (dt.datetime, _instant_from_text, _declined, str, _instant_from_text),
+    _parse_date: (dt.date, _date_of_text, _declined, str, _date_of_text),
+    _parse_number: (float, _number_of_text, _number, float, None),
+    _parse_object: (dict[str, Any], _declined, _object, dict[str, msgspec.Raw], _object_of_json),
 }
 
-#: (input key, field name, required, convert)
-_FastField = tuple[str, str, bool, Callable[[Any], Any]]
+#: (input key, field name, required, convert a str (None: text), convert any other value)
+_FastField = tuple[str, str, bool, Callable[[str], Any] | None, Callable[[Any], Any]]
+#: (input key, field name, required, how a struct declares it, convert what msgspec gives
+#: (None: as is))
+_JsonField = tuple[str, str, bool, Any, Callable[[Any], Any] | None]
 
 
-def _fast_field(name: str, info: Any, model: type[_Record]) -> _FastField | None:
+def _fast_field(name: str, info: Any, model: type[_Record]) -> tuple[_FastField, _JsonField] | None:
     annotation, metadata = info.annotation, list(info.metadata)
     if get_origin(annotation) in (Union, UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
@@ -761,21 +811,31 @@ def _fast_field(name: str, info: Any, model: type[_Record]) -> _FastField | None
         metadata += more
     if not info.is_required() and info.default is not None:
         return None  # a default model_dump would show
-    convert: Callable[[Any], Any]
+    key, required = info.alias or name, info.is_required()
     if isinstance(annotation, type) and issubclass(annotation, StrEnum) and not metadata:
         if not model.model_config.get("use_enum_values"):
             return None
-        convert = _fast_enum(annotation)
-    else:
-        funcs: list[Any] = [m.func for m in metadata if isinstance(m, BeforeValidator)]
-        kind = _FAST_KINDS.get(funcs[0]) if len(funcs) == 1 == len(metadata) else None
-        if kind is None or kind[0] != annotation:
-            return None
-        convert = kind[1]
-    return (info.alias or name, name, info.is_required(), convert)
+        # use_enum_values: the model keeps the value, a plain str (another is a KeyError)
+        values = {m.value: m.value for m in annotation}
+        literal: Any = Literal.__getitem__(tuple(values))
+        return (
+            (key, name, required, values.__getitem__, _declined),
+            (key, name, required, literal, None),
+        )
+    funcs: list[Any] = [m.func for m in metadata if isinstance(m, BeforeValidator)]
+    kind = _FAST_KINDS.get(funcs[0]) if len(funcs) == 1 == len(metadata) else None
+    if kind is None or kind[0] != annotation:
+        return None
+    _, of_text, of_other, declared, of_json = kind
+    return (key, name, required, of_text, of_other), (key, name, required, declared, of_json)
 
 
-def _fast_fields(model: type[_Record]) -> tuple[_FastField, ...] | None:
+def _fast_fields(
+    model: type[_Record], identity: tuple[str, ...]
+) -> tuple[frozenset[str], tuple[_FastField, ...], tuple[_JsonField, ...]] | None:
+    """The input keys a record of the model may have, and its fields but the identity ones
+    (which must be required text, and which the fast path reads first, itself): as a dict's
+    are checked, and as msgspec reads them."""
     found = model.__pydantic_decorators__
     if model.model_config.get("extra") != "forbid" or any(
         (
@@ -790,61 +850,220 @@ def _fast_fields(model: type[_Record]) -> tuple[_FastField, ...] | None:
     ):
         return None
     specs = [_fast_field(name, info, model) for name, info in model.model_fields.items()]
-    return None if None in specs else tuple(s for s in specs if s is not None)
+    if None in specs:
+        return None
+    both = [s for s in specs if s is not None]
+    ids = [(f[0], f[2], f[3]) for f, _ in both if f[0] in identity]
+    if ids != [(key, True, None) for key in identity]:
+        return None
+    keys = frozenset(["type", *(f[0] for f, _ in both)])
+    rest = [(f, j) for f, j in both if f[0] not in identity]
+    return keys, tuple(f for f, _ in rest), tuple(j for _, j in rest)
 
 
-#: type name → (node type or (relationship type, allowed (from, to) type names), fields)
-_FAST: Final[
+#: node type name → (type, the keys a record may have, the fields but ``id``)
+_FAST_NODES: Final[dict[str, tuple[EntityType, frozenset[str], tuple[_FastField, ...]]]] = {}
+#: relationship type name → (type, allowed (from, to) type names, keys, fields but from/to)
+_FAST_EDGES: Final[
     dict[
-        str, tuple[EntityType | tuple[RelType, frozenset[tuple[str, str]]], tuple[_FastField, ...]]
+        str,
+        tuple[RelType, frozenset[tuple[str, str]], frozenset[str], tuple[_FastField, ...]],
     ]
 ] = {}
+#: What gives the props the model would dump of a struct msgspec read (raising ValueError
+#: when the fast path cannot tell).
+_JsonProps = Callable[[Any], dict[str, Any]]
+
+#: struct a record of a node type is read into → (type, ``Type:``, its props)
+_JSON_NODES: Final[dict[type, tuple[EntityType, str, _JsonProps]]] = {}
+#: struct a record of a relationship type is read into → (type, ``Type:`` of the types it may
+#: go from, and to, the allowed (from, to) type names if not every pair of those (or None),
+#: its props)
+_JSON_EDGES: Final[
+    dict[
+        type,
+        tuple[
+            RelType,
+            tuple[str, ...],
+            tuple[str, ...],
+            frozenset[tuple[str, str]] | None,
+            _JsonProps,
+        ],
+    ]
+] = {}
+
+
+def _json_struct(kind: str, identity: tuple[str, ...], fields: tuple[_JsonField, ...]) -> type:
+    """The struct msgspec reads a record of the type into: its identity fields (required
+    text), then the others, as the model orders them."""
+    declared: list[tuple[str, Any, Any]] = [
+        ("from_" if key == "from" else key, str, msgspec.field(name=key)) for key in identity
+    ]
+    for key, name, required, of_type, _ in fields:
+        if required:
+            declared.append((name, of_type, msgspec.field(name=key)))
+        else:
+            declared.append((name, of_type | None, msgspec.field(default=None, name=key)))
+    return msgspec.defstruct(
+        f"{kind}Record",
+        declared,
+        tag_field="type",
+        tag=kind,
+        forbid_unknown_fields=True,
+        kw_only=True,
+        gc=False,
+    )
+
+
+def _json_props(kind: str, fields: tuple[_JsonField, ...]) -> _JsonProps:
+    """The props of a struct of the type, written out field by field and compiled, the way
+    dataclasses writes an __init__: a loop over the fields that asks each one's kind costs
+    twice as much, and this runs once per record of a bulk import."""
+    code = ["def props_of(record):", "    props = {}"]
+    scope: dict[str, Any] = {"_Declined": _Declined}
+    for n, (_, name, required, _, convert) in enumerate(fields):
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"{kind}.{name}: not a name a struct can have")
+        code += [f"    value = record.{name}", "    if value is not None:"]
+        if convert is _TEXT:  # blank: absent, as in `_validate_record` (unless required)
+            code += ["        value = value.strip()", "        if value:"]
+            code += [f"            props[{name!r}] = value"]
+            code += ["        else:", "            raise _Declined"] if required else []
+        elif convert is None:
+            code += [f"        props[{name!r}] = value"]
+        else:
+            scope[f"convert_{n}"] = convert
+            code += [f"        props[{name!r}] = convert_{n}(value)"]
+    code += ["    return props"]
+    exec(compile("\n".join(code), f"<props of a {kind} record>", "exec"), scope)
+    props_of: _JsonProps = scope["props_of"]
+    return props_of
+
+
 for _etype, _model in NODE_MODELS.items():
-    if (_specs := _fast_fields(_model)) is not None:
-        _FAST[_etype.value] = (_etype, _specs)
+    if (_spec := _fast_fields(_model, ("id",))) is not None:
+        _keys, _fields, _json = _spec
+        _FAST_NODES[_etype.value] = (_etype, _keys, _fields)
+        _struct = _json_struct(_etype.value, ("id",), _json)
+        _JSON_NODES[_struct] = (_etype, f"{_etype.value}:", _json_props(_etype.value, _json))
 for _rtype in RelType:
-    if (_specs := _fast_fields(EDGE_MODELS[_rtype])) is not None:
+    if (_spec := _fast_fields(EDGE_MODELS[_rtype], ("from", "to"))) is not None:
+        _keys, _fields, _json = _spec
         _pairs = frozenset((a.value, b.value) for a, b in ENDPOINTS[_rtype])
-        _FAST[_rtype.value] = ((_rtype, _pairs), _specs)
+        _FAST_EDGES[_rtype.value] = (_rtype, _pairs, _keys, _fields)
+        _froms, _tos = sorted({a for a, _ in _pairs}), sorted({b for _, b in _pairs})
+        _every = {(a, b) for a in _froms for b in _tos}
+        _JSON_EDGES[_json_struct(_rtype.value, ("from", "to"), _json)] = (
+            _rtype,
+            tuple(f"{a}:" for a in _froms),
+            tuple(f"{b}:" for b in _tos),
+            None if _pairs == _every else _pairs,
+            _json_props(_rtype.value, _json),
+        )
+_JSON_RECORD: Final[msgspec.json.Decoder[Any]] = msgspec.json.Decoder(
+    functools.reduce(operator.or_, [*_JSON_NODES, *_JSON_EDGES])
+)
+
+
+def _fast_props(get: Callable[[str], Any], fields: tuple[_FastField, ...]) -> dict[str, Any] | None:
+    """The props the model would dump for these fields, or None when the fast path cannot
+    tell. (A field given as null, or as blank text, is absent, as in `_validate_record`.)"""
+    props: dict[str, Any] = {}
+    try:
+        for key, name, required, of_text, of_other in fields:
+            value = get(key)
+            if value.__class__ is str:
+                if of_text is not None:
+                    props[name] = of_text(value)  # blank: it raises, and pydantic decides
+                elif text := value.strip():
+                    props[name] = text
+                elif required:
+                    return None
+            elif value is None:
+                if required:
+                    return None
+            else:
+                props[name] = of_other(value)
+    except (ValueError, OverflowError, LookupError):
+        return None
+    return props
 
 
 def _fast_record(raw: Mapping[str, Any]) -> Node | Edge | None:
     """The record `_validate_record` would return, or None when this path cannot tell."""
     kind = raw.get("type")
-    spec = _FAST.get(kind) if kind.__class__ is str else None
-    if spec is None:
+    if kind.__class__ is not str:
         return None
-    what, fields = spec
-    props: dict[str, Any] = {}
-    given = 1  # "type"
-    try:
-        for key, name, required, convert in fields:
-            value = raw.get(key, _ABSENT)
-            if value is _ABSENT:
-                if required:
-                    return None
-                continue
-            given += 1
-            if value is None or (value.__class__ is str and not value.strip()):
-                if required:
-                    return None
-                continue
-            props[name] = convert(value)
-    except (ValueError, OverflowError):
-        return None
-    if given != len(raw):
-        return None  # a field the model does not have (an error, unless it is null)
-    if isinstance(what, EntityType):
-        return Node(what, props.pop("id"), props)
-    rtype, pairs = what
-    src, dst = props.pop("from_"), props.pop("to")
-    src_type, sep, src_id = src.partition(":")
-    if not sep or not src_id.strip():
-        return None
-    dst_type, sep, dst_id = dst.partition(":")
-    if not sep or not dst_id.strip() or (src_type, dst_type) not in pairs:
-        return None
-    return Edge(rtype, src, dst, props)
+    get = raw.get
+    # A field the model does not have is an error (unless it is null): pydantic says which.
+    if (edge := _FAST_EDGES.get(kind)) is not None:
+        rtype, pairs, keys, fields = edge
+        src, dst = get("from"), get("to")
+        if not raw.keys() <= keys or src.__class__ is not str or dst.__class__ is not str:
+            return None
+        src, dst = src.strip(), dst.strip()
+        src_type, sep, src_id = src.partition(":")
+        if not sep or not src_id.strip():
+            return None
+        dst_type, sep, dst_id = dst.partition(":")
+        if not sep or not dst_id.strip() or (src_type, dst_type) not in pairs:
+            return None
+        props = _fast_props(get, fields)
+        return None if props is None else _edge(rtype, src, dst, props)
+    if (node := _FAST_NODES.get(kind)) is not None:
+        etype, keys, fields = node
+        ident = get("id")
+        if not raw.keys() <= keys or ident.__class__ is not str or not (ident := ident.strip()):
+            return None
+        props = _fast_props(get, fields)
+        return None if props is None else _node(etype, ident, props, kind + ":" + ident)
+    return None
+
+
+def _fast_json_lines(
+    lines: Iterable[bytes | str],
+) -> tuple[list[Node | Edge | None], list[int]]:
+    """For each line of JSON, the record ``parse_record(orjson.loads(line))`` would give, or
+    None where the fast path cannot tell (a blank line, bad JSON, no object, a record for
+    pydantic to judge); and where those Nones are.
+
+    msgspec checks what it reads against the struct of the record's type (the type, the fields
+    the model has and those it requires, text where text is due, enum values, numbers), and
+    the rest is checked here as `_fast_record` checks a dict. The two readers agree on JSON
+    (UTF-8 only, no BOM, no NaN; a key given twice: the last wins), which a test holds them
+    to; anything msgspec refuses is read by orjson, as it was before.
+    """
+    decode, nodes, edges = _JSON_RECORD.decode, _JSON_NODES, _JSON_EDGES
+    items: list[Node | Edge | None] = []
+    declined: list[int] = []
+    for line in lines:
+        try:
+            record = decode(line)
+            if (edge := edges.get(record.__class__)) is not None:
+                rtype, froms, tos, pairs, props_of = edge
+                src, dst = record.from_.strip(), record.to.strip()
+                # Of an allowed type (the prefix ends at the key's first colon), and an id that
+                # is not blank: it ends in what the stripped key ends in, unless that is the colon.
+                if (
+                    not src.startswith(froms)
+                    or not dst.startswith(tos)
+                    or src[-1] == ":"
+                    or dst[-1] == ":"
+                    or (pairs and (src.partition(":")[0], dst.partition(":")[0]) not in pairs)
+                ):
+                    raise _Declined
+                items.append(_edge(rtype, src, dst, props_of(record)))
+            else:
+                etype, prefix, props_of = nodes[record.__class__]
+                ident = record.id.strip()
+                if not ident:
+                    raise _Declined
+                items.append(_node(etype, ident, props_of(record), prefix + ident))
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            # msgspec's errors are ValueErrors
+            declined.append(len(items))
+            items.append(None)
+    return items, declined
 
 
 # --------------------------------------------------------------------------- data dictionary
