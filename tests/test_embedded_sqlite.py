@@ -28,7 +28,7 @@ from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.upgrade import backup_path
 
 DATA = Path(__file__).parent / "data"
-#: The analyst key kept (hashed) in tests/data/v1-store.tgdb, made by TraceGraph 0.1.
+#: The analyst key kept (hashed) in tests/data/v1-store.json, made by TraceGraph 0.1.
 V1_KEY = "tg_e9aa1d40_RALDkUToHm1DRgPWKCrAW_yMYryYUwC5uLLVekWB8Ps"
 
 
@@ -100,7 +100,7 @@ def wait_for(gate: Path, prefix: str, process: subprocess.Popen[str]) -> None:
 
 def old_store(tmp_path: Path) -> Path:
     db = tmp_path / "old.tgdb"
-    shutil.copyfile(DATA / "v1-store.tgdb", db)
+    shutil.copyfile(DATA / "v1-store.json", db)
     return db
 
 
