@@ -216,19 +216,52 @@ class _Walk:
     params: tuple[int, ...]
 
 
-def _step_sql(rel_types: Sequence[RelType], direction: Direction, as_of: bool) -> _Walk:
-    """One level of a breadth-first walk: the other ends of the frontier's edges (the frontier
-    a JSON array of node ids), as one seek per (node, family) on the matching index."""
+def _type_filter(rel_types: Sequence[RelType]) -> tuple[str, tuple[int, ...]]:
+    """The condition on ``e.fam`` / ``e.type`` that keeps edges of these types, and its
+    parameters. A whole family is one range of the index, (node, family): naming each of its
+    types as well would make SQLite seek once per type."""
     fams = sorted({FAM_CODE[t] for t in rel_types})
     types = sorted({REL_CODE[t] for t in rel_types})
+    whole = {REL_CODE[t] for t in RelType if FAM_CODE[t] in fams}
+    if whole == set(types):
+        return f"e.fam IN ({_marks(len(fams))})", tuple(fams)
+    return (
+        f"e.fam IN ({_marks(len(fams))}) AND e.type IN ({_marks(len(types))})",
+        (*fams, *types),
+    )
+
+
+def _step_sql(rel_types: Sequence[RelType], direction: Direction, as_of: bool) -> _Walk:
+    """One level of a breadth-first walk: the other ends of the frontier's edges (the frontier
+    a JSON array of node ids), as one seek per (node, family) on the matching index. Not
+    DISTINCT: the walk keeps a set, and SQLite would build a second one."""
     near, far = ("src", "dst") if direction is Direction.down else ("dst", "src")
     when = " AND e.c <= ?" if as_of else ""
+    types, params = _type_filter(rel_types)
     sql = (
-        f"SELECT DISTINCT e.{far} FROM json_each(?) AS f JOIN edge AS e "
-        f"ON e.{near} = f.value AND e.fam IN ({_marks(len(fams))}) "
-        f"AND e.type IN ({_marks(len(types))}){when}"
+        f"SELECT e.{far} FROM json_each(?) AS f JOIN edge AS e "
+        f"ON e.{near} = f.value AND {types}{when}"
     )
-    return _Walk(sql, (*fams, *types))
+    return _Walk(sql, params)
+
+
+def _walk_in(adjacency: Mapping[int, Sequence[int]], start: int, hops: int) -> set[int]:
+    """Breadth-first over an adjacency held in memory: every node 1..hops steps away."""
+    seen: set[int] = set()
+    visited = {start}
+    frontier = [start]
+    for _ in range(hops):
+        level = []
+        for node in frontier:
+            for other in adjacency.get(node, ()):
+                seen.add(other)
+                if other not in visited:
+                    visited.add(other)
+                    level.append(other)
+        if not level:
+            break
+        frontier = level
+    return seen
 
 
 class _Reads(ReadPrimitives):
@@ -283,6 +316,18 @@ class _Reads(ReadPrimitives):
                 for (k,) in db.execute(
                     "SELECT n.key FROM json_each(?) AS i JOIN node AS n ON n.id = i.value" + where,
                     (_json(chunk), *extra),
+                )
+            )
+        return out
+
+    def _names(self, db: sqlite3.Connection, ids: Iterable[int]) -> dict[int, str]:
+        """The keys of these node ids."""
+        out: dict[int, str] = {}
+        for chunk in _chunks(list(ids)):
+            out.update(
+                db.execute(
+                    "SELECT n.id, n.key FROM json_each(?) AS i JOIN node AS n ON n.id = i.value",
+                    (_json(chunk),),
                 )
             )
         return out
@@ -363,22 +408,20 @@ class _Reads(ReadPrimitives):
     ) -> list[StoredEdge] | list[Link]:
         if not rel_types:
             return []
-        fams = sorted({FAM_CODE[t] for t in rel_types})
-        types = sorted({REL_CODE[t] for t in rel_types})
+        types, type_params = _type_filter(rel_types)
         near = "dst" if direction is Direction.up else "src"
         when, extra = self._when("e")
         cols = "e.type, s.key, d.key" + (", e.props, e.c, e.r, e.src" if props else "") + ", e.dst"
         sql = (
             f"SELECT {cols} FROM json_each(?) AS f "
-            f"JOIN edge AS e ON e.{near} = f.value AND e.fam IN ({_marks(len(fams))}) "
-            f"AND e.type IN ({_marks(len(types))}){when} "
+            f"JOIN edge AS e ON e.{near} = f.value AND {types}{when} "
             "JOIN node AS s ON s.id = e.src JOIN node AS d ON d.id = e.dst"
         )
         with self._snapshot() as db:
             ids = list(self._ids(db, keys).values())
             rows: list[tuple[Any, ...]] = []
             for chunk in _chunks(ids):
-                rows.extend(db.execute(sql, (_json(chunk), *fams, *types, *extra)))
+                rows.extend(db.execute(sql, (_json(chunk), *type_params, *extra)))
             if direction is None:
                 # Both ends among the keys: the edges leaving them, kept if they arrive among
                 # them too (SQLite re-read a JSON list per row when asked to test it in SQL).
@@ -442,14 +485,49 @@ class _Reads(ReadPrimitives):
         with self._snapshot() as db:
             ids = self._ids(db, seeds)
             if not each:
-                found = self._walk(db, step, extra, list(ids.values()), hops)
-                return set(self._keys(db, found, target))
+                union = self._walk(db, step, extra, list(ids.values()), hops)
+                return set(self._keys(db, union, target))
+            # Closures of many seeds overlap (the lots of one supplier share their batches):
+            # read the adjacency of their union once, a query per level, then walk each seed
+            # in memory. The union is walked breadth-first, so each node is expanded at its
+            # least distance from any seed, and so whenever some seed's walk needs it.
+            adjacency = self._adjacency(db, step, extra, list(ids.values()), hops)
+            names = self._names(db, adjacency)
+            prefix = f"{target}:" if target is not None else ""
             per_seed: dict[str, Any] = {}
             for seed in sorted(ids):
-                found = self._walk(db, step, extra, [ids[seed]], hops)
-                keys = self._keys(db, found, target)
+                reached = (names[i] for i in _walk_in(adjacency, ids[seed], hops))
+                keys = [k for k in reached if k.startswith(prefix)]
                 per_seed[seed] = len(keys) if count else set(keys)
             return per_seed
+
+    def _adjacency(
+        self,
+        db: sqlite3.Connection,
+        step: _Walk,
+        extra: tuple[int, ...],
+        start: list[int],
+        hops: int,
+    ) -> dict[int, list[int]]:
+        """Each node within ``hops`` of ``start`` with its neighbours one step on (those at
+        the edge of the walk with none: they are not expanded)."""
+        pair = step.sql.replace("SELECT e.", "SELECT f.value, e.", 1)
+        adjacency: dict[int, list[int]] = {}
+        frontier = list(dict.fromkeys(start))
+        for level in range(hops + 1):
+            if not frontier:
+                break
+            for node in frontier:
+                adjacency[node] = []
+            if level == hops:
+                break
+            found: list[int] = []
+            for chunk in _chunks(frontier):
+                for near, far in db.execute(pair, (_json(chunk), *step.params, *extra)):
+                    adjacency[near].append(far)
+                    found.append(far)
+            frontier = [n for n in dict.fromkeys(found) if n not in adjacency]
+        return adjacency
 
     @staticmethod
     def _walk(
