@@ -412,21 +412,29 @@ class _Reads(ReadPrimitives):
         near = "dst" if direction is Direction.up else "src"
         when, extra = self._when("e")
         cols = "e.type, s.key, d.key" + (", e.props, e.c, e.r, e.src" if props else "") + ", e.dst"
+        # Both ends among the keys: the edges leaving them, kept if they arrive in a temporary
+        # table of the keys' ids, inside SQLite. An upstream trace holds suppliers and
+        # materials with thousands of lots each; sending those edges to Python to drop them
+        # there took 1.9 s of a 2 s trace at 1M devices.
+        among = " JOIN temp.among AS m ON m.id = e.dst" if direction is None else ""
         sql = (
             f"SELECT {cols} FROM json_each(?) AS f "
-            f"JOIN edge AS e ON e.{near} = f.value AND {types}{when} "
+            f"JOIN edge AS e ON e.{near} = f.value AND {types}{when}{among} "
             "JOIN node AS s ON s.id = e.src JOIN node AS d ON d.id = e.dst"
         )
         with self._snapshot() as db:
             ids = list(self._ids(db, keys).values())
+            if direction is None:
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS among (id INTEGER PRIMARY KEY)")
+                db.execute("DELETE FROM temp.among")
+                db.executemany(
+                    "INSERT OR IGNORE INTO temp.among (id) VALUES (?)", ((i,) for i in ids)
+                )
             rows: list[tuple[Any, ...]] = []
             for chunk in _chunks(ids):
                 rows.extend(db.execute(sql, (_json(chunk), *type_params, *extra)))
             if direction is None:
-                # Both ends among the keys: the edges leaving them, kept if they arrive among
-                # them too (SQLite re-read a JSON list per row when asked to test it in SQL).
-                inside = set(ids)
-                rows = [row for row in rows if row[-1] in inside]
+                db.execute("DELETE FROM temp.among")
             if not props:
                 return [Link(REL_BY_CODE[t], src, dst) for t, src, dst, *_ in rows]
             late = [(row[6], row[0], row[7]) for row in rows if self._is_late(row[5])]
