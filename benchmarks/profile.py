@@ -200,8 +200,6 @@ def import_breakdown(run: Callable[[], object]) -> dict[str, float]:
         + in_("tracegraph/store/neo4j.py", "write"),
         "plan_write_s": in_("tracegraph/store/base.py", "plan_write"),
         "audit_digest_s": in_("tracegraph/store/base.py", "changes_digest"),
-        # The JSON store's whole-file rewrite (0 on the SQLite store, and then not reported).
-        "serialise_file_s": in_("tracegraph/store/embedded.py", "_persist"),
         "driver_dehydration_s": _cumulative(
             stats, lambda f, n: "hydration" in f and n.startswith("dehydrate_")
         ),
