@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Forbidden, Unauthorized
 from api.gate import StoreGate, gate
+from api.guard import CALLER_KEY
 from tracegraph.keys import Role, authenticate
 from tracegraph.store.base import ApiKeyRecord
 
@@ -37,10 +38,13 @@ def allow(roles: frozenset[Role], what: str) -> Caller:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         stores: Annotated[StoreGate, Depends(gate)],
     ) -> ApiKeyRecord:
-        if credentials is None or not credentials.credentials.strip():
-            raise Unauthorized("no API key: send Authorization: Bearer KEY")
-        with stores.use() as store:
-            key = authenticate(store, credentials.credentials.strip())
+        # `api.guard.KeyFirst` checked the key of every /v1 request before its body was read
+        key: ApiKeyRecord | None = getattr(request.state, CALLER_KEY, None)
+        if key is None:
+            if credentials is None or not credentials.credentials.strip():
+                raise Unauthorized("no API key: send Authorization: Bearer KEY")
+            with stores.use() as store:
+                key = authenticate(store, credentials.credentials.strip())
         if key is None:
             raise Unauthorized("the API key is not valid (unknown or revoked)")
         if key.role not in allowed:

@@ -45,6 +45,19 @@ class Forbidden(TraceGraphError):
     exit_code = 2
 
 
+class TooManyAttempts(TraceGraphError):
+    """A client that sent too many wrong keys lately (`api.guard.Attempts`)."""
+
+    type = "/problems/too-many-attempts"
+    title = "Too many attempts"
+    http_status = 429
+    exit_code = 1
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StaleCursor(TraceGraphError):
     """A paging cursor whose answer changed since the first page (or of another query)."""
 
@@ -161,6 +174,8 @@ async def handle(request: Request, exc: Exception) -> Response:
             log.warning("store unavailable: %s", scrub(exc.message, _secrets(request)))
         elif isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = "Bearer"
+        elif isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
         elif exc.http_status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc.message)
         errors = exc.details if isinstance(exc, InvalidImport) else None

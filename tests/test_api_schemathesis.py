@@ -1,6 +1,7 @@
 """Schemathesis: requests generated from the app's own OpenAPI document (valid ones and
 invalid ones) never get a 5xx, and every answer is what the document declares: its status
-code, its content type and, where one is declared, its schema."""
+code, its content type and, where one is declared, its schema. A valid request (one made to
+the document) is not refused as bad input: the document says what the server accepts."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -39,6 +41,44 @@ def _jsonl(ctx: Any, value: Any) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
     return json.dumps(value, default=str).encode()
+
+
+#: What the server refuses with 422 though the document cannot say so in a schema: each a rule
+#: about the store's state or about two values at once, named by the problem it gives.
+RULES_NO_SCHEMA_STATES = (
+    # a cursor is one an earlier answer gave out (an opaque token of the server's)
+    "cursor: not one this API gave out",
+    # an edge joins nodes that exist, in the store or in the same request
+    "exists neither in the store nor in this import",
+    # a window does not end before it begins
+    "the window is empty",
+    " is after to ",
+    # common cause takes case devices, or the filters that find them, not both
+    "give case devices or complaint filters",
+    # a search is for some text (q), or lists the nodes of one type
+    "q: empty; give a key",
+)
+
+
+#: Operations whose document does not yet say all that the server checks, each with what it
+#: leaves out: they are held to every check but ST202. Take one out once it is described.
+UNDESCRIBED = {
+    "GET /v1/checks": "its `rule` parameter does not list the rule and family names",
+}
+
+
+def schema_valid_requests_are_accepted(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Schemathesis' positive data acceptance (ST202): a request made to the document, in
+    positive mode, is not refused with a 4xx other than 401, 403, 404, 409 or 429, save for
+    `RULES_NO_SCHEMA_STATES`."""
+    if response.status_code == 422:
+        problem = json.loads(response.content)
+        reasons = [e for e in problem.get("errors") or [problem["detail"]]
+                   if not e.startswith("... and ")]  # fmt: skip
+        if all(any(rule in reason for rule in RULES_NO_SCHEMA_STATES) for reason in reasons):
+            return None
+    result: bool | None = positive_data_acceptance(ctx, response, case)
+    return result
 
 
 def _schema(app: Any) -> Any:
@@ -85,6 +125,7 @@ def test_generated_requests_get_no_server_error(
     headers = bearer(put_key(store, Role.admin, "fuzz"))
     app = create_app(get_settings(db=str(store.path), page_size=20, max_body_bytes=200_000))
     method, path = label.split(" ", 1)
+    accepted = [] if label in UNDESCRIBED else [schema_valid_requests_are_accepted]
     operation = _schema(app)[path][method]
     seen: list[int] = []
 
@@ -101,6 +142,7 @@ def test_generated_requests_get_no_server_error(
             headers=headers,
             checks=[
                 not_a_server_error,
+                *accepted,
                 status_code_conformance,
                 content_type_conformance,
                 response_schema_conformance,

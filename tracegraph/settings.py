@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         description="how long a Neo4j query is retried (server restarting, leader change) "
         "before the store is reported unavailable",
     )
+    neo4j_connect_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="how long connecting to Neo4j may take before the server is reported "
+        "unreachable (a server that refuses the connection is reported at once)",
+    )
     busy_seconds: float = Field(
         30.0,
         gt=0,
@@ -50,6 +56,15 @@ class Settings(BaseSettings):
     )
     retry_after: int = Field(
         5, ge=1, description="seconds the API tells clients to wait when the store is down (503)"
+    )
+    auth_failures: int = Field(
+        10,
+        ge=1,
+        description="wrong API keys one client (address) may send within auth_failure_window "
+        "seconds; after that every key it sends is refused with 429 until the window passes",
+    )
+    auth_failure_window: float = Field(
+        60.0, gt=0, description="the window, in seconds, in which auth_failures are counted"
     )
 
 

@@ -27,6 +27,7 @@ def open_store(settings: Settings, *, create: bool = True) -> GraphStore:
             database=settings.neo4j_database,
             batch=settings.write_batch,
             retry_seconds=settings.neo4j_retry_seconds,
+            connect_seconds=settings.neo4j_connect_seconds,
         )
     from tracegraph.store.embedded import EmbeddedStore
 
