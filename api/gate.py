@@ -22,8 +22,9 @@ from contextlib import contextmanager
 from fastapi import Request
 
 from tracegraph.errors import StoreUnavailable
+from tracegraph.importer import ImportReport
 from tracegraph.settings import Settings
-from tracegraph.store import GraphStore, open_store
+from tracegraph.store import GraphStore, WriteRequest, open_store
 
 
 class StoreGate:
@@ -35,6 +36,14 @@ class StoreGate:
         self._store: GraphStore | None = None
         self._opening = threading.Lock()
         self.down = False
+        #: What runs after a write through the API has committed (the app sets the hook
+        #: worker's, which records the write's outbound events off the request); None: nothing.
+        self.after_write: Callable[[ImportReport, WriteRequest], None] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the store was opened (by a request or `/readyz`) and is not known down."""
+        return self._store is not None and not self.down
 
     def _open(self) -> GraphStore:
         with self._opening:

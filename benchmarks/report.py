@@ -315,6 +315,18 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
                 f"{_cell(systems.get('embedded_impact'))} |"
             )
         yield ""
+    check = results.get("check")
+    if check:
+        systems = check.get("systems", {})
+        yield "**Data-quality check** (`tracegraph check`: every rule over the whole store)"
+        yield ""
+        yield "| findings | Neo4j | embedded |"
+        yield "|---:|---:|---:|"
+        yield (
+            f"| {check.get('findings') or 0:,} | {_cell(systems.get('neo4j_check'))} | "
+            f"{_cell(systems.get('embedded_check'))} |"
+        )
+        yield ""
     cc = results.get("common_cause", [])
     if cc:
         yield "**Common cause** (listed case devices; every upstream entity ranked)"
@@ -604,6 +616,15 @@ def _embedded_lines(results: dict[str, Any]) -> Iterator[str]:
                 f"| peak memory of that import (the importing process), MiB | "
                 f"{emb['max_rss_bytes'] / 1024**2:,.0f} | {ref_rss} | — | (info) | |"
             )
+    epcis = imports.get("embedded_epcis")
+    if epcis:
+        yield (
+            f"| import of the same genealogy as EPCIS 2.0 into embedded, records/s "
+            f"({epcis['events']:,} events, {epcis['document_bytes'] / 1024**2:,.0f} MB, "
+            f"{epcis['records']:,} records in {epcis['seconds']:.1f} s; peak "
+            f"{epcis['max_rss_bytes'] / 1024**2:,.0f} MiB) | "
+            f"{epcis['records_per_s']:,.0f} | — | — | (info) | |"
+        )
     runs = {r["clients"]: r for r in http.get("runs", [])}
     one = runs.get(1)
     for clients, run in sorted(runs.items()):

@@ -245,6 +245,44 @@ def load_embedded(run: Run, data: Dataset, work: Path) -> Path:
     return path
 
 
+#: Sizes up to which the EPCIS document is generated and imported: the EPCIS reader holds the
+#: document whole (about 14 KB of memory per device), so size L's would not fit this machine.
+EPCIS_MAX_DEVICES = 100_000
+
+
+def load_epcis(run: Run, work: Path) -> None:
+    """The same genealogy as an EPCIS 2.0 document (`tracegraph generate --format epcis`),
+    imported into a new embedded store in a process of its own: its rate beside JSON Lines'."""
+    devices = run.size.devices
+    if devices > EPCIS_MAX_DEVICES:
+        run.log(f"  EPCIS import: skipped above {EPCIS_MAX_DEVICES:,} devices (memory)")
+        return
+    from tracegraph.epcis import write_records
+    from tracegraph.generate import generate
+
+    document = work / f"epcis-{run.size.name}.jsonld"
+    started = time.perf_counter()
+    with document.open("wb") as out:
+        events = write_records(generate(devices, run.seed), out)
+    written = time.perf_counter() - started
+    path = work / f"epcis-{run.size.name}.tgdb"
+    full = tg.import_in_child(document, path)
+    tg.remove_embedded(path)
+    size = document.stat().st_size
+    document.unlink()
+    run.log(
+        f"  EPCIS import: {events:,} events ({size / 1024**2:,.0f} MB) -> {full['records']:,} "
+        f"records in {full['seconds']:.1f} s ({full['records'] / full['seconds']:,.0f} records/s; "
+        f"peak memory {full['max_rss_bytes'] / 1024**2:,.0f} MiB)"
+    )
+    run.results.setdefault("import", {})["embedded_epcis"] = {
+        **full,
+        "events": events,
+        "document_bytes": size,
+        "write_seconds": written,
+    }
+
+
 @dataclass(frozen=True)
 class Reference:
     """The embedded store of `frontends.REFERENCE_DEVICES` devices that every size's cold
@@ -435,6 +473,24 @@ def common_cause_probe(
     return result
 
 
+def check_probe(run: Run, neo: Neo4jStore, emb: GraphStore | None, plan: Plan) -> dict[str, Any]:
+    """The whole data-quality check (`tracegraph check`, every rule) on each store."""
+    now = dt.datetime.now(dt.UTC)
+    tasks: dict[str, Task] = {"neo4j_check": lambda: Outcome(tg.check_json(neo, now))}
+    if emb is not None:
+        tasks["embedded_check"] = lambda: Outcome(tg.check_json(emb, now))
+    findings: list[int] = []
+
+    def check(answers: dict[str, Any]) -> list[str]:
+        findings.append(len(orjson.loads(answers["neo4j_check"])["findings"]))
+        if "embedded_check" in answers and answers["embedded_check"] != answers["neo4j_check"]:
+            return ["data-quality check: the stores' findings differ"]
+        return []
+
+    result = _timed_probe(run, "data-quality check", tasks, plan, check, extra={})
+    return {**result, "findings": findings[0] if findings else None}
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -500,6 +556,7 @@ def run_benchmark(
     # The embedded loads first, before the servers take their memory: a one-import load holds
     # every parsed record of the file at once.
     emb_path = load_embedded(run, data, work)
+    load_epcis(run, work)
     reference = load_reference(run, work)
 
     with (
@@ -565,6 +622,8 @@ def run_benchmark(
                 common_cause_probe(run, cases[n], population, neo, emb, cypher, plan)
                 for n in sorted(cases)
             ]
+            log("data-quality check:")
+            run.results["check"] = check_probe(run, neo, emb, plan)
             if cases:
                 most = cases[max(cases)]
                 log(f"  profile of common cause over {len(most):,} cases")

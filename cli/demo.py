@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +12,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from cli.render import table
+from tracegraph import checks
 from tracegraph.commoncause import common_cause
 from tracegraph.demo import (
     DEMO_OPERATION,
@@ -25,6 +29,7 @@ from tracegraph.model import Direction, EntityType, RelType
 from tracegraph.recall import recall
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.trace import trace
+from tracegraph.words import plural
 
 
 def fresh_demo_store(path: Path) -> EmbeddedStore:
@@ -43,12 +48,34 @@ def fresh_demo_store(path: Path) -> EmbeddedStore:
     return EmbeddedStore(path)
 
 
+def command_name() -> tuple[str, str | None]:
+    """How to run this program again from here, and a hint when that is not `tracegraph`:
+    `make demo` runs ``.venv/bin/tracegraph``, which is not on PATH until the virtualenv is
+    activated, so commands the demo suggests name the path it was run by."""
+    ran = Path(sys.argv[0])
+    found = shutil.which("tracegraph")
+    if ran.name != "tracegraph" or (found and Path(found).resolve() == ran.resolve()):
+        return "tracegraph", None
+    shown = (
+        os.path.relpath(ran)
+        if not ran.is_absolute() or ran.is_relative_to(Path.cwd())
+        else str(ran)
+    )
+    activate = ran.parent / "activate"
+    hint = f"(`{shown}` is not on your PATH"
+    if activate.exists():
+        hint += f"; `source {os.path.relpath(activate)}` puts `tracegraph` there"
+    return shown, hint + ")"
+
+
 def _recall_summary(out: Console, scope: dict[str, Any]) -> None:
     counts = scope["counts"]
     out.print(
-        f"{counts['devices']} devices in {counts['batches']} batches, "
-        f"{counts['shipments']} shipments to {counts['customers']} customers; "
-        f"{counts['complaints']} complaints, {counts['service_events']} service events."
+        f"{plural(counts['devices'], 'device')} in "
+        f"{plural(counts['batches'], 'batch', 'batches')}, "
+        f"{plural(counts['shipments'], 'shipment')} to {plural(counts['customers'], 'customer')}; "
+        f"{plural(counts['complaints'], 'complaint')}, "
+        f"{plural(counts['service_events'], 'service event')}."
     )
     rows = [
         (c["name"], c.get("country"), c["devices"])
@@ -146,7 +173,8 @@ def run_demo(path: Path, out: Console) -> None:
     )
     out.print(
         f"{change['counts']['devices_before']} devices built before the change are field-action "
-        f"candidates; `tracegraph impact {PROPOSED_CHANGE.partition(':')[2]}` shows a proposed "
+        f"candidates; `tracegraph impact {PROPOSED_CHANGE.partition(':')[2]} --db {path}` shows "
+        "a proposed "
         "change as a what-if."
     )
 
@@ -165,12 +193,38 @@ def run_demo(path: Path, out: Console) -> None:
         "names any file altered since."
     )
 
+    out.print(Rule("8. What else is wrong in the data? (check)"))
+    quality = checks.run(store)
+    suspect = ranking[0]["key"]
+    about = [f for f in quality.findings if suspect in f.keys]
+    out.print(
+        table(
+            f"{len(quality.findings)} data-quality findings; those about {suspect} first",
+            ["rule", "severity", "finding"],
+            [
+                (f.rule, str(f.severity), f.message)
+                for f in [*about, *(f for f in quality.findings if f not in about)]
+            ],
+        )
+    )
+    if about:
+        out.print(
+            "The lot behind the complaints came in while its supplier was not qualified: "
+            "the finding `tracegraph check` gives before any complaint arrives."
+        )
+
     out.print(Rule("Explore"))
-    out.print(f"  tracegraph trace {SUSPECT_LOT} --down --db {path}")
-    out.print(f"  tracegraph trace {device} --up --format json --db {path}")
+    cmd, hint = command_name()
+    if hint:
+        out.print(hint, soft_wrap=True)
+    out.print(f"  {cmd} check --db {path}", soft_wrap=True)
+    out.print(f"  {cmd} trace {SUSPECT_LOT} --down --db {path}", soft_wrap=True)
+    out.print(f"  {cmd} trace {device} --up --format json --db {path}", soft_wrap=True)
     out.print("In the browser (docs/web.md walks through the story):")
-    out.print(f"  tracegraph keys create --role auditor --db {path}   # prints a key, once")
-    out.print(f"  tracegraph serve --db {path}")
+    out.print(
+        f"  {cmd} keys create --role auditor --db {path}   # prints a key, once", soft_wrap=True
+    )
+    out.print(f"  {cmd} serve --db {path}", soft_wrap=True)
     out.print("  then open http://127.0.0.1:8000/ and paste the key. Follow the story:")
     out.print("  the serious-injury complaint, the hotspot ranking (the lot first),")
     out.print("  Recall (affected devices per hospital), the device's evidence download.")

@@ -21,6 +21,10 @@ CREATE CONSTRAINT customer_id IF NOT EXISTS FOR (n:Customer) REQUIRE n.id IS UNI
 CREATE CONSTRAINT serviceevent_id IF NOT EXISTS FOR (n:ServiceEvent) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT complaint_id IF NOT EXISTS FOR (n:Complaint) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT audit_seq IF NOT EXISTS FOR (a:AuditEntry) REQUIRE a.seq IS UNIQUE;
+CREATE CONSTRAINT outbound_event_seq IF NOT EXISTS FOR (e:OutboundEvent) REQUIRE e.seq IS UNIQUE;
+CREATE CONSTRAINT outbound_head_id IF NOT EXISTS FOR (h:OutboundHead) REQUIRE h.id IS UNIQUE;
+CREATE CONSTRAINT hook_id IF NOT EXISTS FOR (h:Hook) REQUIRE h.id IS UNIQUE;
+CREATE INDEX hook_attempt_hook IF NOT EXISTS FOR (a:HookAttempt) ON (a.hook);
 CREATE INDEX materiallot_received_at IF NOT EXISTS FOR (n:MaterialLot) ON (n.received_at);
 CREATE INDEX batch_started_at IF NOT EXISTS FOR (n:Batch) ON (n.started_at);
 CREATE INDEX batch_completed_at IF NOT EXISTS FOR (n:Batch) ON (n.completed_at);

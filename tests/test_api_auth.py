@@ -5,6 +5,7 @@ Allowed callers get the answer (200): each request is a valid one, so a wrong 4x
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from cli.main import app as cli_app
 from tests.support.api import TestClient, api_settings, bearer, make_app, put_key
 from tracegraph.demo import load_demo
 from tracegraph.keys import EVIDENCE, QUERY, WRITE, Role, revoke_key
-from tracegraph.store.base import GraphStore
+from tracegraph.store.base import GraphStore, HookRecord
 
 RECORDS = [
     {"type": "Supplier", "id": "S-AUTH", "name": "Matrix Metals"},
@@ -24,11 +25,33 @@ RECORDS = [
     {"type": "SUPPLIED", "from": "Supplier:S-AUTH", "to": "MaterialLot:L-AUTH"},
 ]
 
+#: One EPCIS 2.0 document: a device commissioned (docs/epcis.md).
+EPCIS: dict[str, Any] = {
+    "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+    "type": "EPCISDocument",
+    "schemaVersion": "2.0",
+    "creationDate": "2026-03-01T12:00:00Z",
+    "epcisBody": {
+        "eventList": [
+            {
+                "type": "ObjectEvent",
+                "eventID": "urn:uuid:5f0c2a4e-0000-4000-8000-000000000001",
+                "eventTime": "2026-03-01T10:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+                "action": "ADD",
+                "bizStep": "commissioning",
+                "epcList": ["urn:epc:id:sgtin:0614141.812345.SN1"],
+            }
+        ]
+    },
+}
+
 #: (method, path, request arguments, roles allowed besides admin)
 ENDPOINTS: list[tuple[str, str, dict[str, Any], frozenset[Role]]] = [
     ("POST", "/v1/import",
      {"content": b"".join(orjson.dumps(r) + b"\n" for r in RECORDS)}, WRITE),
     ("POST", "/v1/events", {"json": RECORDS}, WRITE),
+    ("POST", "/v1/epcis/capture", {"json": EPCIS}, WRITE),
     ("GET", "/v1/nodes/Device/D-000125", {}, QUERY),
     ("GET", "/v1/trace/MaterialLot/L-2026-0042", {"params": {"direction": "up"}}, QUERY),
     ("POST", "/v1/recall", {"json": {"suspects": ["MaterialLot:L-2026-0042"]}}, QUERY),
@@ -37,12 +60,21 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any], frozenset[Role]]] = [
      {"json": {"devices": ["Device:D-000125", "Device:D-000131"]}}, QUERY),
     ("GET", "/v1/evidence/Device/D-000125", {}, EVIDENCE),
     ("GET", "/v1/audit", {"params": {"key": "Device:D-000125"}}, EVIDENCE),
+    ("GET", "/v1/checks", {}, QUERY),
     # the web page's own endpoints (api/web.py)
     ("GET", "/v1/whoami", {}, frozenset(Role)),
     ("GET", "/v1/search", {"params": {"q": "D-000125"}}, QUERY),
     ("GET", "/v1/layout/Device/D-000125", {}, QUERY),
     ("GET", "/v1/dashboard", {}, QUERY),
+    ("GET", "/v1/dashboard/quality", {}, QUERY),
     ("POST", "/v1/recall/csv", {"json": {"suspects": ["MaterialLot:L-2026-0042"]}}, QUERY),
+    # outbound events (api/hooks.py); `served` adds the hook h-auth
+    ("GET", "/v1/findings", {"params": {"since": 0}}, QUERY),
+    ("GET", "/v1/hooks", {}, frozenset()),
+    ("POST", "/v1/hooks",
+     {"json": {"url": "http://127.0.0.1:9/hook", "events": ["findings"]}}, frozenset()),
+    ("GET", "/v1/hooks/log", {}, frozenset()),
+    ("DELETE", "/v1/hooks/h-auth", {}, frozenset()),
 ]  # fmt: skip
 PUBLIC = ["/healthz", "/readyz", "/openapi.json"]
 
@@ -50,7 +82,11 @@ PUBLIC = ["/healthz", "/readyz", "/openapi.json"]
 @pytest.fixture
 def served(request: pytest.FixtureRequest, store: GraphStore) -> Iterator[tuple[Any, GraphStore]]:
     load_demo(store)
-    with TestClient(make_app(request, store)) as client:
+    store.outbox.add_hook(HookRecord("h-auth", "http://127.0.0.1:9/hook", ("findings",),
+                                     "s" * 32, dt.datetime.now(dt.UTC)))  # fmt: skip
+    # The matrix sends wrong keys to every endpoint from one client: more than the attempt
+    # limit allows (tests/test_api_hardening.py holds that limit).
+    with TestClient(make_app(request, store, auth_failures=1000)) as client:
         yield client, store
 
 
@@ -67,7 +103,8 @@ def test_the_matrix_covers_every_endpoint_of_the_app(
     templates = {
         (m, p.replace("Device/D-000125", "{type}/{id}")
               .replace("MaterialLot/L-2026-0042", "{type}/{id}")
-              .replace("CO-118", "{change_id}"))
+              .replace("CO-118", "{change_id}")
+              .replace("h-auth", "{hook_id}"))
         for m, p, _, _ in ENDPOINTS
     }  # fmt: skip
     assert templates == routes

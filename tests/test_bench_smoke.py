@@ -70,6 +70,15 @@ def test_every_system_gives_the_same_answers(tiny_run: Any) -> None:
         p["counts"]["devices_before"] + p["counts"]["devices_under_change"] > 0
         for p in tiny_run["impact"]
     )
+    # The same genealogy as an EPCIS document, imported beside the JSON Lines file.
+    epcis = tiny_run["import"]["embedded_epcis"]
+    assert epcis["events"] > 0
+    assert epcis["records"] > 0
+    assert "as EPCIS 2.0 into embedded" in report.markdown(tiny_run)
+    # The whole data-quality check, timed on both stores, with the same findings.
+    assert tiny_run["check"]["identical"], tiny_run["check"]
+    assert set(tiny_run["check"]["systems"]) == {"neo4j_check", "embedded_check"}
+    assert tiny_run["check"]["findings"] > 0
     assert [p["cases"] for p in tiny_run["common_cause"]] == list(SIZES["tiny"].cases)
     for probe in tiny_run["common_cause"]:
         assert probe["identical"], probe

@@ -97,6 +97,21 @@ class _Times:
         return self._day(sec // DAY)[2]
 
 
+#: How far past the data's last day suppliers stay certified (chains of renewals).
+CERTIFIED_AHEAD: Final = 6 * 365 * DAY
+CERTIFICATE_DAYS: Final = 3 * 365
+
+
+def _renewals(begin: int, until: int) -> list[tuple[int, int]]:
+    """Back-to-back certificate windows (seconds, inclusive days) from ``begin`` past ``until``."""
+    windows = []
+    while begin <= until:
+        end = begin + (CERTIFICATE_DAYS - 1) * DAY
+        windows.append((begin, end))
+        begin = end + DAY
+    return windows
+
+
 def _gtin(base13: str) -> str:
     """A GTIN-14 with its GS1 check digit."""
     total = sum(int(c) * (3 if i % 2 == 0 else 1) for i, c in enumerate(reversed(base13)))
@@ -121,6 +136,8 @@ SUPPLIERS: Final = (
     ("S-0012", "Seoul Energy Cells Co.", "KR", "approved"),
 )
 LAPSED_SUPPLIER: Final = "S-0007"
+#: Who signs change orders off (the change control board's members).
+APPROVERS: Final = ("A. Keller (CCB)", "M. Rossi (CCB)", "S. Tanaka (CCB)")
 UNCERTIFIED: Final = ("S-0011",)
 
 # Which suppliers deliver which kind of material: (supplier, weight) pairs.
@@ -401,6 +418,7 @@ class _Material:
         "lot",
         "lot_bad",
         "name",
+        "received",
         "remaining",
         "suppliers",
         "suspect",
@@ -423,6 +441,7 @@ class _Material:
         self.suspect = name == SUSPECT_MATERIAL
         self.lot = ""
         self.remaining = 0
+        self.received = 0  # when the current lot was received (seconds)
         self.lot_bad = False
 
 
@@ -499,14 +518,15 @@ class _Generator:
         for sid, *_ in SUPPLIERS:
             if sid in UNCERTIFIED:
                 continue
+            # Certificates run three years and are renewed the day after they end, up to
+            # years past the data (so none lapses while the data is in use); the lapsed
+            # supplier's renewal comes late, which leaves the story's gap.
+            until = horizon + CERTIFIED_AHEAD
             if sid == LAPSED_SUPPLIER:
-                windows = [
-                    (start - 3 * 365 * DAY, self.gap_from - DAY),
-                    (self.gap_to, horizon + 3 * 365 * DAY),
-                ]
+                windows = [(start - 3 * 365 * DAY, self.gap_from - DAY)]
+                windows += _renewals(self.gap_to, until)
             else:
-                begin = start - self.rng.randint(200, 900) * DAY
-                windows = [(begin, max(begin + 3 * 365 * DAY, horizon + 365 * DAY))]
+                windows = _renewals(start - self.rng.randint(200, 900) * DAY, until)
             for begin, end in windows:
                 cid = self.next_id("CERT", 4)
                 yield {
@@ -711,6 +731,9 @@ class _Generator:
             }
             if effective is not None:
                 record["effective_at"] = t.at(effective)
+            if status in ("approved", "implemented") and effective is not None:
+                record["approved_by"] = self.rng.choice(APPROVERS)
+                record["approved_at"] = t.at(effective - self.rng.randint(3, 20) * DAY)
             yield record
             for target in changes:
                 yield {"type": "CHANGES", "from": f"ChangeOrder:{cid}", "to": target}
@@ -774,6 +797,9 @@ class _Generator:
                 self.forced_bad_done = True
                 supplier = LAPSED_SUPPLIER
                 received = rng.randint(self.gap_from, min(self.gap_to, when) - HOUR)
+            elif supplier == LAPSED_SUPPLIER and self.gap_from <= received < self.gap_to + DAY:
+                # purchasing orders from the other source while the certificate is lapsed
+                supplier = next((s for s in mat.suppliers if s != supplier), supplier)
             lid = self.next_id("L", 6)
             quantity = mat.unit * rng.randint(*mat.fan)
             yield {
@@ -802,6 +828,7 @@ class _Generator:
             if not rejected:  # a rejected lot goes back to its supplier; another one comes
                 mat.lot = lid
                 mat.remaining = quantity
+                mat.received = received
                 mat.lot_bad = (
                     mat.suspect
                     and supplier == LAPSED_SUPPLIER
@@ -819,7 +846,8 @@ class _Generator:
         for mat, per in bom:
             need = per * size
             while need > 0:
-                if mat.remaining <= 0:
+                # (lines run side by side: one may start before another's lot arrived)
+                if mat.remaining <= 0 or when < mat.received:
                     yield from self._lot(mat, when)
                 take = need if need <= mat.remaining else mat.remaining
                 mat.remaining -= take

@@ -4,6 +4,7 @@ send it)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import resource
 import subprocess
@@ -227,6 +228,14 @@ def impact_json(store: GraphStore, change: str) -> bytes:
     from tracegraph.impact import impact
 
     return orjson.dumps(impact(store, change).as_json())
+
+
+def check_json(store: GraphStore, now: dt.datetime) -> bytes:
+    """`tracegraph check --format json` of the whole store, every rule, measured from ``now``
+    (the same moment for both stores, so their answers compare byte for byte)."""
+    from tracegraph import checks
+
+    return orjson.dumps(checks.run(store, now=now).as_json())
 
 
 def impact_categories(answer: bytes) -> dict[str, list[str]]:

@@ -163,6 +163,21 @@ class WriteSummary:
     updated: int = 0
     unchanged: int = 0
     audit_seq: int | None = None
+    #: the plan the write carried out (None for a summary made otherwise)
+    plan: WritePlan | None = field(default=None, repr=False, compare=False)
+
+    def changed_keys(self) -> set[str]:
+        """The keys of the nodes the write created or changed, and of both ends of each edge
+        it created or changed: what a finding must name to be one the write brought."""
+        if self.plan is None:
+            return set()
+        p = self.plan
+        keys = {n.key for n in p.node_creates}
+        keys.update(n.key for n, _, _ in p.node_updates)
+        for e in (*p.edge_creates, *(e for e, _, _ in p.edge_updates)):
+            keys.add(e.src)
+            keys.add(e.dst)
+        return keys
 
     def as_json(self) -> dict[str, int | None]:
         return {
@@ -363,6 +378,7 @@ class WritePlan:
             created=len(self.node_creates) + len(self.edge_creates),
             updated=len(self.node_updates) + len(self.edge_updates),
             unchanged=self.unchanged,
+            plan=self,
         )
 
 
@@ -447,6 +463,134 @@ class KeyRing(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OutboundEvent:
+    """One entry of a store's outbound event log: what hooks are sent and pollers read."""
+
+    seq: int
+    kind: str
+    at: dt.datetime
+    #: the event's own fields (``audit_seq``, and those of its kind)
+    data: Mapping[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        """The event as it is POSTed to a hook and streamed by ``/v1/findings``."""
+        return {"seq": self.seq, "kind": self.kind, "at": iso(self.at), **self.data}
+
+
+@dataclass(frozen=True)
+class HookRecord:
+    """A hook as the store keeps it, with its delivery state. The secret is kept as it is
+    (signing needs it); `as_json` never shows it."""
+
+    id: str
+    url: str
+    #: the kinds of event it is sent
+    events: tuple[str, ...]
+    secret: str
+    created_at: dt.datetime
+    #: the last event it acknowledged; a new hook starts at the log's head
+    acked_seq: int = 0
+    #: failed attempts at the next event since the last acknowledgement
+    failures: int = 0
+    #: when the next attempt is due (None: at once)
+    next_attempt_at: dt.datetime | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "events": list(self.events),
+            "created_at": iso(self.created_at),
+            "acked_seq": self.acked_seq,
+            "failures": self.failures,
+            "next_attempt_at": iso(self.next_attempt_at) if self.next_attempt_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    """One POST of one event to one hook, as the delivery log keeps it."""
+
+    hook: str
+    seq: int
+    #: 1 for the first try of this event, 2 for the first retry, ...
+    attempt: int
+    at: dt.datetime
+    #: the HTTP status answered (None: no answer)
+    status: int | None
+    #: why it failed (None: acknowledged with a 2xx)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "seq": self.seq,
+            "attempt": self.attempt,
+            "at": iso(self.at),
+            "status": self.status,
+            "ok": self.ok,
+            "error": self.error,
+        }
+
+
+@runtime_checkable
+class Outbox(Protocol):
+    """Where a store keeps outbound events (one append-only log, ``seq`` rising), the hooks
+    they go to and each hook's delivery state and log (docs/hooks.md). Like the API keys, not
+    part of the graph's history: an as-of view reads its store's and refuses writes."""
+
+    def append(
+        self, events: Sequence[tuple[str, Mapping[str, Any]]], at: dt.datetime
+    ) -> list[OutboundEvent]:
+        """Append (kind, data) events in one transaction; they get the next seqs, in order."""
+        ...
+
+    def events(
+        self, since: int = 0, kinds: Iterable[str] | None = None, limit: int = 1000
+    ) -> list[OutboundEvent]:
+        """The first ``limit`` events after ``since`` (of these kinds; None: every kind), in
+        seq order."""
+        ...
+
+    def last_seq(self) -> int:
+        """The seq of the newest event (0: none yet)."""
+        ...
+
+    def add_hook(self, hook: HookRecord) -> HookRecord:
+        """Keep a new hook, acknowledged up to the log's head (it is sent what comes after);
+        `StoreError` if its id is taken."""
+        ...
+
+    def hooks(self) -> list[HookRecord]:
+        """Every hook, oldest first."""
+        ...
+
+    def remove_hook(self, hook_id: str) -> HookRecord | None:
+        """Forget a hook, its state and its delivery log; None if no hook has this id."""
+        ...
+
+    def claim(self, hook_id: str, owner: str, until: dt.datetime, now: dt.datetime) -> bool:
+        """Lease the hook's deliveries to ``owner`` until ``until``, if no other owner holds an
+        unexpired lease (`now`): one deliverer per hook at a time, so its events stay in
+        order. The owner renews its lease the same way; ``until=now`` gives it up."""
+        ...
+
+    def record_attempt(self, attempt: DeliveryAttempt, next_attempt_at: dt.datetime | None) -> None:
+        """Log one attempt and, in the same transaction, the hook's state: acknowledged up to
+        its seq (and no failures) when it succeeded, else ``attempt.attempt`` failures and
+        the next attempt due at ``next_attempt_at``. A removed hook's attempt is dropped."""
+        ...
+
+    def attempts(self, hook_id: str | None = None, limit: int = 100) -> list[DeliveryAttempt]:
+        """The newest ``limit`` attempts (of one hook, or of all), oldest first."""
+        ...
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     """What every store offers. Keys are ``Type:id`` strings throughout.
@@ -458,6 +602,8 @@ class GraphStore(Protocol):
     kind: str
     #: The store's API keys.
     keyring: KeyRing
+    #: The store's outbound events, hooks and their delivery state.
+    outbox: Outbox
 
     def describe(self) -> dict[str, str]:
         """Kind, location and version, for logs and `/readyz`."""

@@ -9,7 +9,9 @@ so opening costs the same at any size (see docs/adr/0003-embedded-store-on-sqlit
   (src, family, type, dst) with the reverse index (dst, family, type, src, created) beside it,
   so a walk either way over one family is one range seek per node and never reads the table;
   ``node_version`` / ``edge_version`` (earlier versions); ``audit`` (the chain, each entry as
-  the JSON it was hashed from); ``api_key``; ``meta`` (format, relationship codes).
+  the JSON it was hashed from); ``api_key``; ``meta`` (format, relationship codes);
+  ``outbound_event``, ``hook`` and ``hook_attempt`` (outbound events and their delivery,
+  docs/hooks.md: created on open in a store made before they existed).
 - **Concurrency.** One connection per thread. Reads run in a read transaction each (one WAL
   snapshot per primitive, never waiting for a writer); a write is one ``BEGIN IMMEDIATE``
   transaction that plans its diff from what it reads inside the lock, so two processes that
@@ -55,8 +57,12 @@ from tracegraph.store.base import (
     GENESIS,
     ApiKeyRecord,
     AuditEntry,
+    DeliveryAttempt,
+    HookRecord,
     KeyRing,
     Link,
+    OutboundEvent,
+    Outbox,
     ReadPrimitives,
     RecordVersions,
     StoredEdge,
@@ -137,6 +143,42 @@ CREATE TABLE api_key (
     revoked_at INTEGER
 ) WITHOUT ROWID;
 """.replace("{edge_in}", _EDGE_IN)
+
+#: The outbound events, hooks and delivery log (docs/hooks.md). Tables a store made before
+#: them lacks, so each statement may run on any store: an older TraceGraph ignores them, and
+#: the format stays.
+_OUTBOX_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS outbound_event (
+    seq  INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    at   INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hook (
+    id          TEXT PRIMARY KEY,
+    url         TEXT NOT NULL,
+    events      TEXT NOT NULL,
+    secret      TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    acked_seq   INTEGER NOT NULL,
+    failures    INTEGER NOT NULL,
+    next_at     INTEGER,
+    lease_owner TEXT,
+    lease_until INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hook_attempt (
+    id      INTEGER PRIMARY KEY,
+    hook    TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    at      INTEGER NOT NULL,
+    status  INTEGER,
+    error   TEXT
+);
+CREATE INDEX IF NOT EXISTS hook_attempt_hook ON hook_attempt (hook, at, id);
+CREATE INDEX IF NOT EXISTS hook_attempt_at ON hook_attempt (at, hook, id);
+"""
+_OUTBOX_TABLES: Final = ("outbound_event", "hook", "hook_attempt")
 
 
 class StoreBusy(StoreUnavailable):
@@ -271,6 +313,7 @@ class _Reads(ReadPrimitives):
     path: Path
     as_of: dt.datetime | None = None
     keyring: KeyRing
+    outbox: Outbox
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -721,6 +764,197 @@ class _ReadOnlyKeyRing:
         raise BadInput("an as-of view is read-only")
 
 
+class _Outbox:
+    """Outbound events, hooks and their delivery log in the ``outbound_event``, ``hook`` and
+    ``hook_attempt`` tables. Every write is one write transaction (the store's write lock), so
+    seqs are handed out in commit order and a claim is a compare-and-set."""
+
+    def __init__(self, store: EmbeddedStore) -> None:
+        self._store = store
+
+    def append(
+        self, events: Sequence[tuple[str, Mapping[str, Any]]], at: dt.datetime
+    ) -> list[OutboundEvent]:
+        added: list[OutboundEvent] = []
+        with self._store._writing() as db:
+            for kind, data in events:
+                blob = orjson.dumps(dict(data), default=iso)
+                cursor = db.execute(
+                    "INSERT INTO outbound_event (kind, at, data) VALUES (?, ?, ?)",
+                    (kind, us(at), blob),
+                )
+                seq = cast(int, cursor.lastrowid)
+                added.append(OutboundEvent(seq, kind, from_us(us(at)), orjson.loads(blob)))
+        return added
+
+    def events(
+        self, since: int = 0, kinds: Iterable[str] | None = None, limit: int = 1000
+    ) -> list[OutboundEvent]:
+        sql = "SELECT seq, kind, at, data FROM outbound_event WHERE seq > ?"
+        params: list[Any] = [since]
+        if kinds is not None:
+            wanted = sorted(set(kinds))
+            if not wanted:
+                return []
+            sql += f" AND kind IN ({_marks(len(wanted))})"
+            params += wanted
+        with self._store._snapshot() as db:
+            rows = db.execute(sql + " ORDER BY seq LIMIT ?", (*params, limit)).fetchall()
+        return [
+            OutboundEvent(seq, kind, from_us(t), orjson.loads(data)) for seq, kind, t, data in rows
+        ]
+
+    def last_seq(self) -> int:
+        with self._store._snapshot() as db:
+            row = db.execute("SELECT max(seq) FROM outbound_event").fetchone()
+        return int(row[0] or 0)
+
+    def add_hook(self, hook: HookRecord) -> HookRecord:
+        with self._store._writing() as db:
+            try:
+                db.execute(
+                    "INSERT INTO hook (id, url, events, secret, created_at, acked_seq, failures) "
+                    "VALUES (?, ?, ?, ?, ?, "
+                    "(SELECT coalesce(max(seq), 0) FROM outbound_event), 0)",
+                    (
+                        hook.id,
+                        hook.url,
+                        orjson.dumps(list(hook.events)).decode(),
+                        hook.secret,
+                        us(hook.created_at),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"hook {hook.id}: already stored") from None
+            row = db.execute(f"{_HOOK_SELECT} WHERE id = ?", (hook.id,)).fetchone()
+        return _hook(row)
+
+    def hooks(self) -> list[HookRecord]:
+        with self._store._snapshot() as db:
+            rows = db.execute(f"{_HOOK_SELECT} ORDER BY created_at, id").fetchall()
+        return [_hook(row) for row in rows]
+
+    def remove_hook(self, hook_id: str) -> HookRecord | None:
+        with self._store._writing() as db:
+            row = db.execute(f"{_HOOK_SELECT} WHERE id = ?", (hook_id,)).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM hook_attempt WHERE hook = ?", (hook_id,))
+            db.execute("DELETE FROM hook WHERE id = ?", (hook_id,))
+        return _hook(row)
+
+    def claim(self, hook_id: str, owner: str, until: dt.datetime, now: dt.datetime) -> bool:
+        with self._store._writing() as db:
+            cursor = db.execute(
+                "UPDATE hook SET lease_owner = ?, lease_until = ? WHERE id = ? AND "
+                "(lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)",
+                (owner, us(until), hook_id, us(now), owner),
+            )
+            return cursor.rowcount == 1
+
+    def record_attempt(self, attempt: DeliveryAttempt, next_attempt_at: dt.datetime | None) -> None:
+        next_at = None if next_attempt_at is None else us(next_attempt_at)
+        with self._store._writing() as db:
+            if db.execute("SELECT 1 FROM hook WHERE id = ?", (attempt.hook,)).fetchone() is None:
+                return
+            db.execute(
+                "INSERT INTO hook_attempt (hook, seq, attempt, at, status, error) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    attempt.hook,
+                    attempt.seq,
+                    attempt.attempt,
+                    us(attempt.at),
+                    attempt.status,
+                    attempt.error,
+                ),
+            )
+            if attempt.ok:
+                db.execute(
+                    "UPDATE hook SET acked_seq = max(acked_seq, ?), failures = 0, next_at = ? "
+                    "WHERE id = ?",
+                    (attempt.seq, next_at, attempt.hook),
+                )
+            else:
+                db.execute(
+                    "UPDATE hook SET failures = ?, next_at = ? WHERE id = ?",
+                    (attempt.attempt, next_at, attempt.hook),
+                )
+
+    def attempts(self, hook_id: str | None = None, limit: int = 100) -> list[DeliveryAttempt]:
+        where, params = ("WHERE hook = ?", (hook_id,)) if hook_id is not None else ("", ())
+        with self._store._snapshot() as db:
+            rows = db.execute(
+                "SELECT hook, seq, attempt, at, status, error FROM ("
+                "SELECT hook, seq, attempt, at, status, error, id FROM hook_attempt "
+                f"{where} ORDER BY at DESC, hook DESC, id DESC LIMIT ?"
+                ") ORDER BY at, hook, id",
+                (*params, limit),
+            ).fetchall()
+        return [
+            DeliveryAttempt(hook, seq, n, from_us(t), status, error)
+            for hook, seq, n, t, status, error in rows
+        ]
+
+
+_HOOK_SELECT: Final = (
+    "SELECT id, url, events, secret, created_at, acked_seq, failures, next_at FROM hook"
+)
+
+
+def _hook(row: tuple[Any, ...]) -> HookRecord:
+    hook_id, url, events, secret, created, acked, failures, next_at = row
+    return HookRecord(
+        id=hook_id,
+        url=url,
+        events=tuple(orjson.loads(events)),
+        secret=secret,
+        created_at=from_us(created),
+        acked_seq=acked,
+        failures=failures,
+        next_attempt_at=None if next_at is None else from_us(next_at),
+    )
+
+
+class _ReadOnlyOutbox:
+    """A view's outbox: its store's, read-only (events and hooks are not part of the graph's
+    history)."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+
+    def append(
+        self, events: Sequence[tuple[str, Mapping[str, Any]]], at: dt.datetime
+    ) -> list[OutboundEvent]:
+        raise BadInput("an as-of view is read-only")
+
+    def events(
+        self, since: int = 0, kinds: Iterable[str] | None = None, limit: int = 1000
+    ) -> list[OutboundEvent]:
+        return self._outbox.events(since, kinds, limit)
+
+    def last_seq(self) -> int:
+        return self._outbox.last_seq()
+
+    def add_hook(self, hook: HookRecord) -> HookRecord:
+        raise BadInput("an as-of view is read-only")
+
+    def hooks(self) -> list[HookRecord]:
+        return self._outbox.hooks()
+
+    def remove_hook(self, hook_id: str) -> HookRecord | None:
+        raise BadInput("an as-of view is read-only")
+
+    def claim(self, hook_id: str, owner: str, until: dt.datetime, now: dt.datetime) -> bool:
+        raise BadInput("an as-of view is read-only")
+
+    def record_attempt(self, attempt: DeliveryAttempt, next_attempt_at: dt.datetime | None) -> None:
+        raise BadInput("an as-of view is read-only")
+
+    def attempts(self, hook_id: str | None = None, limit: int = 100) -> list[DeliveryAttempt]:
+        return self._outbox.attempts(hook_id, limit)
+
+
 class EmbeddedStore(_Reads):
     kind = "embedded"
 
@@ -737,6 +971,7 @@ class EmbeddedStore(_Reads):
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self.keyring = _KeyRing(self)
+        self.outbox = _Outbox(self)
         if self.path.is_dir():
             raise StoreUnavailable(f"{self.path}: is a folder; --db names the store's file")
         if not self.path.exists():
@@ -749,6 +984,7 @@ class EmbeddedStore(_Reads):
         else:
             self._check_file()
         self._check_meta()
+        self._ensure_outbox()
         self._trim_wal()
 
     # ------------------------------------------------------------------ opening
@@ -809,6 +1045,29 @@ class EmbeddedStore(_Reads):
                 f"{self.path}: written with another relationship table than this TraceGraph's; "
                 "run `tracegraph store upgrade` from the version that wrote it"
             )
+
+    def _ensure_outbox(self) -> None:
+        """A store made before outbound events existed gains their tables on its first open
+        by this version; one that has them is only read."""
+        with self._snapshot() as db:
+            found = db.execute(
+                f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                f"AND name IN ({_marks(len(_OUTBOX_TABLES))})",
+                _OUTBOX_TABLES,
+            ).fetchone()[0]
+        if found == len(_OUTBOX_TABLES):
+            return
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                create_outbox(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._fail(exc) from None
 
     def _trim_wal(self) -> None:
         """A writer killed inside a large import leaves a large ``-wal`` file (its frames are
@@ -1096,6 +1355,7 @@ class EmbeddedAsOf(_Reads):
         self.path = store.path
         self.as_of = as_utc(as_of)
         self.keyring = _ReadOnlyKeyRing(store.keyring)
+        self.outbox = _ReadOnlyOutbox(store.outbox)
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -1134,6 +1394,14 @@ def create_schema(db: sqlite3.Connection) -> None:
         "INSERT INTO meta (name, value) VALUES (?, ?)",
         [("format", FORMAT), ("rel_codes", orjson.dumps(rel_codes()).decode())],
     )
+    create_outbox(db)
+
+
+def create_outbox(db: sqlite3.Connection) -> None:
+    """The outbound tables that are missing, inside the caller's transaction."""
+    for statement in _OUTBOX_SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def _gate(point: str) -> None:

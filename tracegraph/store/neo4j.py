@@ -10,6 +10,8 @@ transaction function is idempotent: it recomputes its diff from what it reads).
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -40,8 +42,12 @@ from tracegraph.store.base import (
     REL_TYPE_BY_NAME,
     ApiKeyRecord,
     AuditEntry,
+    DeliveryAttempt,
+    HookRecord,
     KeyRing,
     Link,
+    OutboundEvent,
+    Outbox,
     Output,
     ReadPrimitives,
     RecordVersions,
@@ -56,6 +62,11 @@ from tracegraph.store.base import (
     sort_edges,
     split_edge_ident,
 )
+
+# The driver logs its retries and routing troubles as warnings of the `neo4j` logger. With no
+# handler anywhere, Python would print them on stderr among a command's own output; they are
+# for the application's logging to show (uvicorn's, or the caller's), never printed as such.
+logging.getLogger("neo4j").addHandler(logging.NullHandler())
 
 _META = ("key", "id", "_c", "_r", "_a", "_h")
 _TEXT_TEMPORAL_DEFAULT: Mapping[str, str] = {"_c": "instant", "_r": "instant"}
@@ -364,6 +375,7 @@ class Neo4jStore(_GraphReads):
         database: str = "neo4j",
         batch: int = 10_000,
         retry_seconds: float = 10.0,
+        connect_seconds: float = 5.0,
     ) -> None:
         self.uri = uri
         self.database = database
@@ -376,12 +388,16 @@ class Neo4jStore(_GraphReads):
                 auth=(user, password),
                 notifications_min_severity="OFF",
                 max_transaction_retry_time=retry_seconds,
+                # A server that does not answer is known to be down after this long (the
+                # driver's default waits 30 s), and so is found before any query is retried.
+                connection_timeout=connect_seconds,
             )
         except (ValueError, neo4j_errors.ConfigurationError) as exc:
             raise StoreUnavailable(f"{uri}: not a usable Neo4j address: {exc}") from None
         self._version: str | None = None
         self._schema_ready = False
         self.keyring: KeyRing = Neo4jKeyRing(self)
+        self.outbox: Outbox = Neo4jOutbox(self)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -453,6 +469,7 @@ class Neo4jStore(_GraphReads):
     def _ensure_schema(self) -> None:
         if self._schema_ready:
             return
+        self._first_contact()
         statements = [s.strip() for s in queries.get("schema").text.split(";") if s.strip()]
         try:
             for statement in statements:
@@ -463,6 +480,24 @@ class Neo4jStore(_GraphReads):
         except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
             raise self._fail(exc) from exc
         self._schema_ready = True
+
+    def _first_contact(self) -> None:
+        """Fail at once, in one sentence, when the server cannot be reached at all: retries are
+        for a server that answered (restarting, a leader change), not for one that is down or
+        a mistyped address, where they only delay the answer."""
+        try:
+            self.driver.verify_connectivity()
+        except neo4j_errors.AuthError as exc:
+            raise self._fail(exc) from exc
+        except neo4j_errors.Neo4jError as exc:  # it answered: locked out (too many bad logins)
+            raise StoreUnavailable(f"{self.uri}: Neo4j refused the login ({exc.message})") from exc
+        except (neo4j_errors.DriverError, OSError) as exc:
+            found = re.search(r"reason (?:\[Errno -?\d+\] )?(.+?)\)*$", str(exc).splitlines()[-1])
+            why = found.group(1).lower() if found else "it does not answer"
+            raise StoreUnavailable(
+                f"Neo4j at {self.uri} is not reachable ({why}): is the server running, and "
+                "is --db / TRACEGRAPH_DB its address?"
+            ) from exc
 
     def describe(self) -> dict[str, str]:
         if self._version is None:
@@ -714,6 +749,127 @@ class Neo4jKeyRing:
         return _api_key(records[0]["key"]) if records else None
 
 
+class Neo4jOutbox:
+    """Outbound events, hooks and their delivery log: :OutboundEvent, :Hook and :HookAttempt
+    nodes beside the graph (no :Node, so no closure, history or audit entry sees them). Seqs
+    come from the :OutboundHead counter, whose write lock orders concurrent appends; a claim
+    takes the hook's write lock before it reads the lease. An as-of view's outbox reads the
+    live one and refuses writes."""
+
+    def __init__(self, store: Neo4jStore, *, read_only: bool = False) -> None:
+        self.store = store
+        self.read_only = read_only
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise BadInput("an as-of view is read-only")
+
+    def append(
+        self, events: Sequence[tuple[str, Mapping[str, Any]]], at: dt.datetime
+    ) -> list[OutboundEvent]:
+        self._writable()
+        if not events:
+            return []
+        rows = [
+            {"kind": kind, "data": orjson.dumps(dict(data), default=iso).decode()}
+            for kind, data in events
+        ]
+        records = self.store._write_one("outbox_append", events=rows, at=as_utc(at))
+        return [_event(rec) for rec in records]
+
+    def events(
+        self, since: int = 0, kinds: Iterable[str] | None = None, limit: int = 1000
+    ) -> list[OutboundEvent]:
+        wanted = sorted(set(kinds)) if kinds is not None else None
+        if wanted == []:
+            return []
+        records = self.store._read("outbox_events", since=since, kinds=wanted, limit=limit)
+        return [_event(rec) for rec in records]
+
+    def last_seq(self) -> int:
+        return int(self.store._read("outbox_last")[0]["seq"])
+
+    def add_hook(self, hook: HookRecord) -> HookRecord:
+        self._writable()
+        if any(h.id == hook.id for h in self.hooks()):
+            raise StoreError(f"hook {hook.id}: already stored")
+        row = {
+            "id": hook.id,
+            "url": hook.url,
+            "events": list(hook.events),
+            "secret": hook.secret,
+            "created_at": as_utc(hook.created_at),
+        }
+        return _hook(self.store._write_one("hook_create", hook=row)[0]["hook"])
+
+    def hooks(self) -> list[HookRecord]:
+        return [_hook(rec["hook"]) for rec in self.store._read("hook_all")]
+
+    def remove_hook(self, hook_id: str) -> HookRecord | None:
+        self._writable()
+        records = self.store._write_one("hook_remove", id=hook_id)
+        return _hook(records[0]["hook"]) if records else None
+
+    def claim(self, hook_id: str, owner: str, until: dt.datetime, now: dt.datetime) -> bool:
+        self._writable()
+        records = self.store._write_one(
+            "hook_claim", id=hook_id, owner=owner, until=as_utc(until), now=as_utc(now)
+        )
+        return bool(records)
+
+    def record_attempt(self, attempt: DeliveryAttempt, next_attempt_at: dt.datetime | None) -> None:
+        self._writable()
+        row: dict[str, Any] = {
+            "hook": attempt.hook,
+            "seq": attempt.seq,
+            "attempt": attempt.attempt,
+            "at": as_utc(attempt.at),
+            "status": attempt.status,
+            "error": attempt.error,
+        }
+        self.store._write_one(
+            "hook_attempt_add",
+            hook=attempt.hook,
+            attempt=row,
+            acked=attempt.ok,
+            failures=0 if attempt.ok else attempt.attempt,
+            next_attempt_at=None if next_attempt_at is None else as_utc(next_attempt_at),
+        )
+
+    def attempts(self, hook_id: str | None = None, limit: int = 100) -> list[DeliveryAttempt]:
+        records = self.store._read("hook_attempts", hook=hook_id, limit=limit)
+        return [_attempt(rec["attempt"]) for rec in records]
+
+
+def _event(rec: neo4j.Record) -> OutboundEvent:
+    return OutboundEvent(rec["seq"], rec["kind"], _native(rec["at"]), orjson.loads(rec["data"]))
+
+
+def _hook(raw: Mapping[str, Any]) -> HookRecord:
+    next_at = raw.get("next_attempt_at")
+    return HookRecord(
+        id=raw["id"],
+        url=raw["url"],
+        events=tuple(raw["events"]),
+        secret=raw["secret"],
+        created_at=_native(raw["created_at"]),
+        acked_seq=raw.get("acked_seq", 0),
+        failures=raw.get("failures", 0),
+        next_attempt_at=_native(next_at) if next_at is not None else None,
+    )
+
+
+def _attempt(raw: Mapping[str, Any]) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        hook=raw["hook"],
+        seq=raw["seq"],
+        attempt=raw["attempt"],
+        at=_native(raw["at"]),
+        status=raw.get("status"),
+        error=raw.get("error"),
+    )
+
+
 def _api_key(raw: Mapping[str, Any]) -> ApiKeyRecord:
     revoked = raw.get("revoked_at")
     return ApiKeyRecord(
@@ -755,6 +911,7 @@ class Neo4jAsOf(_GraphReads):
         self.as_of = as_utc(as_of)
         # API keys are not part of the graph's history: a view reads the live ones.
         self.keyring: KeyRing = Neo4jKeyRing(store, read_only=True)
+        self.outbox: Outbox = Neo4jOutbox(store, read_only=True)
 
     def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
         return self.store._read(f"{name}_as_of", as_of=self.as_of, **params)
