@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# Debian's apt, waiting (up to 10 minutes) for another apt or dpkg to release its lock rather
+# than failing at once.
+APT := apt-get -o DPkg::Lock::Timeout=600
+
 .PHONY: demo test lint format install neo4j-local browser postgres bench docs clean
 
 $(STAMP): pyproject.toml
@@ -25,14 +29,14 @@ neo4j-local: install
 # The web page's tests drive Debian's Chromium with Playwright (the dev extra): no browser is
 # downloaded by Playwright itself.
 browser: install  ## headless Chromium for the browser tests (tests/test_web.py)
-	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@command -v chromium >/dev/null || $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c '$(APT) update && $(APT) install -y chromium'
 
 # Debian's PostgreSQL, for the benchmark's recursive-CTE baseline and its smoke test in the
 # suite; the harness starts its own throw-away cluster (initdb in a temp folder), never the
 # system's service.
 postgres:  ## PostgreSQL server binaries (Debian's package), if missing
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v pg_ctl >/dev/null; then :; \
-	else $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update && apt-get install -y postgresql'; fi
+	else $$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c '$(APT) update && $(APT) install -y postgresql'; fi
 
 lint: install  ## ruff, ruff format --check, mypy --strict
 	$(BIN)/ruff check .

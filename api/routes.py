@@ -6,6 +6,7 @@ by `api.paging`, and answers with the service's own JSON (the CLI's `--format js
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as dt
 import re
@@ -16,6 +17,7 @@ from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import Path as InPath
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -27,11 +29,21 @@ from api.paging import JSON, NDJSON, Pager, json_response, pager
 from tracegraph.audit import history, required_reason
 from tracegraph.commoncause import common_cause
 from tracegraph.errors import BadInput
+from tracegraph.events import record_write
 from tracegraph.evidence import evidence, write_package
 from tracegraph.impact import impact
 from tracegraph.importer import Raw, import_records, read_jsonl
 from tracegraph.keys import EVIDENCE, QUERY, WRITE
-from tracegraph.model import MAX_HOPS, Direction, EntityType, Severity, bound_end, utc
+from tracegraph.model import (
+    ENDPOINTS,
+    MAX_HOPS,
+    Direction,
+    EntityType,
+    Severity,
+    bound_end,
+    json_schema,
+    utc,
+)
 from tracegraph.node import node_view
 from tracegraph.recall import recall
 from tracegraph.store.base import ApiKeyRecord, WriteRequest
@@ -64,6 +76,52 @@ _WHY: Final = {
 }
 
 
+#: A time as every parameter takes one: an ISO 8601 date (00:00 UTC; as an upper bound, that
+#: whole day) or date-time (no offset: UTC), in the years 1 to 9999 in UTC.
+_TIMES: Final = [
+    {"type": "string", "format": "date", "maxLength": 64},
+    {"type": "string", "format": "date-time", "maxLength": 64},
+]
+TIME: Final[dict[str, Any]] = {"anyOf": _TIMES}
+#: Not a character Python's ``str.strip`` takes away, as the schema's regex reads it (ECMA
+#: 262's ``\s`` leaves out U+001C to U+001F and U+0085, which ``str.strip`` takes too).
+SOLID: Final = r"[^\s\x1c-\x1f\x85]"
+#: A node key, ``Type:id``, the id not blank.
+KEY: Final = rf"^({'|'.join(EntityType)}):.*{SOLID}"
+#: A node key, or an edge identity ``TYPE:from->to`` of ends its type may join.
+IDENTITY: Final = "|".join(
+    [KEY]
+    + [
+        rf"^{rtype}:{a}:.*{SOLID}.*->{b}:.*{SOLID}"
+        for rtype, pairs in ENDPOINTS.items()
+        for a, b in sorted(pairs)
+    ]
+)
+#: An id or other path segment that is not blank.
+NOT_BLANK: Final[dict[str, Any]] = {"pattern": SOLID}
+
+
+def record_schemas() -> dict[str, Any]:
+    """The import record's JSON Schema (`tracegraph.model.json_schema`) as components of the
+    document: ``Record``, and ``Record.<name>`` for each of its definitions."""
+    found = json_schema()
+    prefix = "#/$defs/"
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                k: "#/components/schemas/Record." + v.removeprefix(prefix)
+                if k == "$ref" and isinstance(v, str) and v.startswith(prefix)
+                else moved(v)
+                for k, v in value.items()
+            }
+        return [moved(v) for v in value] if isinstance(value, list) else value
+
+    schemas = {f"Record.{name}": moved(sub) for name, sub in found["$defs"].items()}
+    schemas["Record"] = {"title": found["title"], "oneOf": moved(found["oneOf"])}
+    return schemas
+
+
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {
         code: {"description": _WHY[code], "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}}
@@ -90,6 +148,7 @@ AsOf = Annotated[
         description="Answer as the store knew it at this time (ISO 8601 date or date-time; a "
         "date means 00:00 UTC).",
         max_length=64,
+        json_schema_extra=TIME,
     ),
 ]
 Source = Annotated[
@@ -114,6 +173,10 @@ def when(
         raise BadInput(f"{place}: {exc.message}") from None
 
 
+Id = Annotated[str, InPath(description="The node's id.", json_schema_extra=NOT_BLANK)]
+ChangeId = Annotated[
+    str, InPath(description="The change order's id (or key).", json_schema_extra=NOT_BLANK)
+]
 Querying = Annotated[ApiKeyRecord, Depends(allow(QUERY, "run queries"))]
 Auditing = Annotated[ApiKeyRecord, Depends(allow(EVIDENCE, "read evidence and the audit trail"))]
 Writing = Annotated[ApiKeyRecord, Depends(allow(WRITE, "write"))]
@@ -146,7 +209,21 @@ def _write(
     stores: StoreGate, raws: Sequence[Raw], request: WriteRequest, name: str
 ) -> dict[str, Any]:
     with stores.use() as store:
-        return import_records(store, raws, request, name=name).as_json()
+        report = import_records(store, raws, request, name=name)
+        # Its outbound events (docs/hooks.md): recorded by the server's hook worker once the
+        # answer is on its way (finding what the write brought is a whole check), else here.
+        if stores.after_write is not None:
+            stores.after_write(report, request)
+        else:
+            record_write(store, report, request)
+    return report.as_json()
+
+
+def _wake_hooks(request: Request) -> None:
+    """A write appended outbound events: the server's deliverer sends them now."""
+    worker = getattr(request.app.state, "hooks", None)
+    if worker is not None:
+        worker.wake()
 
 
 def _write_request(
@@ -163,29 +240,43 @@ def _write_request(
 
 def _line(number: int, line: bytes) -> Raw | None:
     """One line of the body, read exactly as `tracegraph import` reads a line of a file."""
+    if number == 1:
+        line = line.removeprefix(codecs.BOM_UTF8)
     for raw in read_jsonl("", [line]):
         return dataclasses.replace(raw, where=f"line {number}")
     return None  # a blank line
 
 
 async def _jsonl(request: Request) -> AsyncIterator[Raw]:
-    """The body's records as they arrive: the body is never held whole, only what is parsed."""
-    number, rest = 0, b""
+    """The body's records as they arrive: the body is never held whole, only what is parsed.
+    Each chunk is split once and a line's pieces are joined once, so a line that comes in
+    many chunks costs time in proportion to its length. A byte order mark at the start of the
+    body is accepted, as at the start of a file."""
+    number, pending = 0, list[bytes]()  # the pieces of the line not ended yet
     async for chunk in request.stream():
-        *lines, rest = (rest + chunk).split(b"\n")
-        for line in lines:
+        *ended, tail = chunk.split(b"\n")
+        for line in ended:
+            if pending:
+                line = b"".join([*pending, line])
+                pending.clear()
             number += 1
             if (raw := _line(number, line)) is not None:
                 yield raw
+        if tail:
+            pending.append(tail)
+    rest = b"".join(pending)
     if rest.strip() and (raw := _line(number + 1, rest)) is not None:
         yield raw
 
 
+#: Where the document keeps the schema of one import record (`record_schemas`).
+RECORD_REF: Final = "#/components/schemas/Record"
 _JSONL_BODY: Final = {
     "requestBody": {
         "required": True,
-        "description": "JSON Lines: one record per line, as in `tracegraph import` (§3).",
-        "content": {NDJSON: {"schema": {"type": "string"}}},
+        "description": "JSON Lines: one record per line, as in `tracegraph import` "
+        "(docs/import-format.md). The schema is that of one line.",
+        "content": {NDJSON: {"schema": {"$ref": RECORD_REF}}},
     }
 }
 _EVENTS_BODY: Final = {
@@ -193,13 +284,7 @@ _EVENTS_BODY: Final = {
         "required": True,
         "description": "A JSON array of records (nodes and edges), as in the import format.",
         "content": {
-            JSON: {
-                "schema": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {"type": "object", "required": ["type"]},
-                }
-            }
+            JSON: {"schema": {"type": "array", "minItems": 1, "items": {"$ref": RECORD_REF}}}
         },
     }
 }
@@ -231,7 +316,9 @@ async def import_jsonl(
 ) -> Response:
     write = _write_request(request, caller, "api import", source, reason)
     raws = [raw async for raw in _jsonl(request)]
-    return json_response(await run_in_threadpool(_write, stores, raws, write, "request body"))
+    done = await run_in_threadpool(_write, stores, raws, write, "request body")
+    _wake_hooks(request)
+    return json_response(done)
 
 
 @router.post(
@@ -264,7 +351,9 @@ async def post_events(
         else Raw(f"record {i}", None, "a record must be a JSON object")
         for i, r in enumerate(records, start=1)
     ]  # fmt: skip
-    return json_response(await run_in_threadpool(_write, stores, raws, write, "request body"))
+    done = await run_in_threadpool(_write, stores, raws, write, "request body")
+    _wake_hooks(request)
+    return json_response(done)
 
 
 # --------------------------------------------------------------------------- queries
@@ -277,7 +366,7 @@ async def post_events(
     responses=answers(404),
 )
 def get_node(
-    type: EntityType, id: str, caller: Querying, stores: Stores, page: Paging, as_of: AsOf = None
+    type: EntityType, id: Id, caller: Querying, stores: Stores, page: Paging, as_of: AsOf = None
 ) -> Response:
     asked = when(as_of, "as_of")
     with stores.use(page.as_of(asked)) as store:
@@ -293,7 +382,7 @@ def get_node(
 )
 def get_trace(
     type: EntityType,
-    id: str,
+    id: Id,
     caller: Querying,
     stores: Stores,
     page: Paging,
@@ -311,35 +400,52 @@ def get_trace(
     return page.render(answer, asked)
 
 
+_OPTIONAL_TIME: Final[dict[str, Any]] = {"anyOf": [*_TIMES, {"type": "null"}]}
+_KEYS: Final[dict[str, Any]] = {"pattern": KEY}
+_DEVICES: Final[dict[str, Any]] = {"pattern": rf"^Device:.*{SOLID}"}
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     from_: str | None = Field(
-        None, alias="from", max_length=64, description="Window start (ISO 8601)."
+        None,
+        alias="from",
+        max_length=64,
+        description="Window start (ISO 8601).",
+        json_schema_extra=_OPTIONAL_TIME,
     )
     to: str | None = Field(
-        None, max_length=64, description="Window end (a date covers that whole day)."
+        None,
+        max_length=64,
+        description="Window end (a date covers that whole day).",
+        json_schema_extra=_OPTIONAL_TIME,
     )
     as_of: str | None = Field(
-        None, max_length=64, description="Answer as the store knew it at this time."
+        None,
+        max_length=64,
+        description="Answer as the store knew it at this time.",
+        json_schema_extra=_OPTIONAL_TIME,
     )
 
 
 class RecallRequest(_Body):
-    suspects: list[Annotated[str, Field(max_length=1000)]] = Field(
+    suspects: list[Annotated[str, Field(max_length=1000, json_schema_extra=_KEYS)]] = Field(
         min_length=1, max_length=100_000, description="Suspect keys, Type:id."
     )
 
 
 class CommonCauseRequest(_Body):
-    devices: list[Annotated[str, Field(max_length=1000)]] = Field(
+    devices: list[Annotated[str, Field(max_length=1000, json_schema_extra=_DEVICES)]] = Field(
         default_factory=list,
         max_length=1_000_000,
         description="Case devices; without any, every device with a complaint matching the "
         "filters.",
     )
     severity: Severity | None = None
-    product: str | None = Field(None, max_length=1000, description="Product id or key.")
+    product: str | None = Field(
+        None, max_length=1000, description="Product id or key.", json_schema_extra=NOT_BLANK
+    )
 
 
 @router.post(
@@ -365,7 +471,7 @@ def post_recall(
     responses=answers(404),
 )
 def get_impact(
-    change_id: str, caller: Querying, stores: Stores, page: Paging, as_of: AsOf = None
+    change_id: ChangeId, caller: Querying, stores: Stores, page: Paging, as_of: AsOf = None
 ) -> Response:
     asked = when(as_of, "as_of")
     with stores.use(page.as_of(asked)) as store:
@@ -410,7 +516,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
     },
 )  # fmt: skip
 def get_evidence(
-    type: EntityType, id: str, caller: Auditing, stores: Stores, as_of: AsOf = None
+    type: EntityType, id: Id, caller: Auditing, stores: Stores, as_of: AsOf = None
 ) -> Response:
     asked = when(as_of, "as_of")
     with stores.use(asked) as store:
@@ -437,6 +543,7 @@ def get_audit(
         Query(
             max_length=3000,
             description="A node key (Type:id) or an edge identity (TYPE:from->to).",
+            json_schema_extra={"pattern": IDENTITY},
         ),
     ],
     caller: Auditing,

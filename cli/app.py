@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ except ImportError:  # pragma: no cover
 
 from cli.render import Format
 from tracegraph import __version__
-from tracegraph.errors import TraceGraphError
+from tracegraph.errors import BadInput, TraceGraphError
 from tracegraph.model import utc
 from tracegraph.settings import Settings, get_settings
 from tracegraph.store import GraphStore, open_store
@@ -48,7 +49,9 @@ class OneLineErrors(TyperGroup):
                 typer.echo(exc.format_message())
                 code = 0
             else:
-                typer.echo(f"tracegraph: {exc.format_message()}", err=True)
+                # (pydantic's prefix on a validator's message says nothing to a user)
+                message = exc.format_message().replace(": Value error, ", ": ")
+                typer.echo(f"tracegraph: {message}", err=True)
                 code = exc.exit_code
         except typer.Abort:
             typer.echo("tracegraph: aborted", err=True)
@@ -117,6 +120,18 @@ def failures() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
 
 
+def option_time(
+    option: str, value: str | None, parse: Callable[[str], dt.datetime] = utc
+) -> dt.datetime | None:
+    """A time given to an option (None if not given); bad input names the option."""
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except BadInput as exc:
+        raise BadInput(f"{option}: {exc.message}") from None
+
+
 @contextmanager
 def store_for(
     db: str | None, as_of: str | None = None, *, writes: bool = False
@@ -124,7 +139,7 @@ def store_for(
     """The store --db names; with --as-of, a read-only view of it as it was then. Only a
     command that ``writes`` creates an embedded store that is not there yet; any other fails
     naming the path, and leaves no file or folder behind."""
-    when = utc(as_of) if as_of else None
+    when = option_time("--as-of", as_of)
     store = open_store(settings_for(db), create=writes)
     try:
         yield store.at(when) if when is not None else store

@@ -22,11 +22,12 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def verify(db: Db = None, fmt: Fmt = None) -> None:
+def verify(db: Db = None, fmt: Fmt = None, as_of: AsOf = None) -> None:
     """Recompute the audit chain: every entry's hash and link to the one before, and every
     entry's digest from the record versions it wrote. Exit 0 when intact; exit 1 with the
-    first broken entry named (one line on stderr) when not."""
-    with failures(), store_for(db) as store:
+    first broken entry named (one line on stderr) when not. With --as-of: the chain as it
+    stood then (the entries and versions written up to that time)."""
+    with failures(), store_for(db, as_of) as store:
         result = verify_chain(store)
     form = default_format(fmt)
     if form is Format.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -11,8 +12,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cli.app import AsOf, Db, Fmt, actor, app, failures, settings_for, store_for
 from cli.render import Format, console, counts_table, csv_text, default_format, dumps, table
-from tracegraph import model
+from tracegraph import checks, model
 from tracegraph.audit import required_reason
+from tracegraph.checks.core import plural
+from tracegraph.events import record_write
 from tracegraph.importer import import_paths
 from tracegraph.store import WriteRequest
 from tracegraph.trace import trace as run_trace
@@ -37,8 +40,17 @@ def import_(
     source: Annotated[
         str | None, typer.Option(help="System the data comes from (PLM, MES, ...); audited.")
     ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            help="After a write, run `tracegraph check` and say how many findings are about "
+            "records the import created or changed (--no-check skips it: a whole check costs "
+            "seconds on a large store)."
+        ),
+    ] = True,
 ) -> None:
-    """Import records (§3 of the data format). All are checked first: one bad record and
+    """Import records: JSON Lines or CSV (docs/import-format.md; `tracegraph schema` lists
+    every type and field). All are checked first: one bad record and
     nothing is written; every problem is listed as file:line: message (exit 2). Importing the
     same data twice changes nothing; changed values update and keep the old version."""
     with failures():
@@ -62,6 +74,9 @@ def import_(
                     )
             else:
                 report = import_paths(store, paths, request)
+            brought = checks.brought_by(store, report.summary) if check else []
+            # its outbound events, for hooks and pollers (docs/hooks.md)
+            record_write(store, report, request, brought if check else None, check=check)
         out = report.as_json()
         if default_format(fmt) is Format.table:
             console().print(counts_table("import", out))
@@ -69,6 +84,14 @@ def import_(
             typer.echo(csv_text(list(out), [list(out.values())]), nl=False)
         else:
             typer.echo(dumps(out))
+        if brought:
+            levels = Counter(f.severity for f in brought)
+            detail = ", ".join(plural(levels[lv], str(lv)) for lv in checks.LEVELS if levels[lv])
+            typer.echo(
+                f"{plural(len(brought), 'new data-quality finding')} (tracegraph check): "
+                f"{detail}",
+                err=True,
+            )
 
 
 # --------------------------------------------------------------------------- trace
@@ -145,20 +168,32 @@ def generate(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file [default: stdout].")
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="jsonl (the import format) or epcis (the same genealogy as an EPCIS 2.0 "
+            "document, written batch by batch; see docs/epcis.md).",
+        ),
+    ] = "jsonl",
 ) -> None:
-    """Write a synthetic genealogy in the import format (JSON Lines)."""
+    """Write a synthetic genealogy in the import format (JSON Lines), or as EPCIS 2.0."""
+    from tracegraph.epcis import write_records
     from tracegraph.generate import generate as make
     from tracegraph.generate import write_jsonl
 
     with failures():
+        if fmt not in ("jsonl", "epcis"):
+            raise typer.BadParameter(f"{fmt!r}: use jsonl or epcis", param_hint="--format")
+        write, noun = (write_jsonl, "records") if fmt == "jsonl" else (write_records, "events")
         records = make(devices, seed)
         if out is None:
-            write_jsonl(records, sys.stdout.buffer)
+            write(records, sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
             with open(out, "wb") as handle:
-                count = write_jsonl(records, handle)
-            typer.echo(f"wrote {count:,} records to {out}", err=True)
+                count = write(records, handle)
+            typer.echo(f"wrote {count:,} {noun} to {out}", err=True)
 
 
 # --------------------------------------------------------------------------- demo

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from cli.app import AsOf, Db, Fmt, app, failures, store_for
+from cli.app import AsOf, Db, Fmt, app, failures, option_time, store_for
 from cli.render import Format, console, counts_table, csv_text, default_format, dumps, table
 from tracegraph.commoncause import common_cause as run_common_cause
-from tracegraph.errors import BadInput
-from tracegraph.model import Severity, bound_end, utc
+from tracegraph.model import Severity, bound_end
 
 CSV_HEADER = [
     "rank",
@@ -28,17 +25,6 @@ CSV_HEADER = [
 
 #: The table lists the case devices by key up to this many (JSON and CSV always have them).
 TABLE_CASES = 20
-
-
-def _when(
-    option: str, value: str | None, parse: Callable[[str], dt.datetime]
-) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse(value)
-    except BadInput as exc:
-        raise BadInput(f"{option}: {exc.message}") from None
 
 
 @app.command("common-cause")
@@ -88,8 +74,8 @@ def common_cause(
     or more case devices share, most suspicious first: cases reached, exposure (devices
     reached), rate, and the hypergeometric p-value of that many cases among that many devices."""
     with failures():
-        start = _when("--from", from_, utc)
-        end = _when("--to", to, bound_end)
+        start = option_time("--from", from_)
+        end = option_time("--to", to, bound_end)
         with store_for(db, as_of) as store:
             result = run_common_cause(
                 store,
@@ -144,7 +130,7 @@ def _render(result: dict[str, Any], form: Format) -> None:
                     h["name"],
                     h["cases"],
                     h["exposure"],
-                    f"{h['rate']:.3f}",
+                    f"{h['rate']:.0%}",
                     f"{h['p_value']:.3g}",
                 )
                 for rank, h in enumerate(ranking, start=1)

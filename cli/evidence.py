@@ -12,12 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.app import AsOf, Db, Fmt, app, failures, store_for
+from cli.app import AsOf, Db, Fmt, app, failures, option_time, store_for
 from cli.render import Format, console, csv_text, default_format, dumps, table
 from tracegraph.errors import BadInput
 from tracegraph.evidence import evidence as run_evidence
 from tracegraph.evidence import verify_package, write_package
-from tracegraph.model import utc
 
 FINDING_HEADER = ["severity", "rule", "subject", "message", "evidence"]
 
@@ -73,7 +72,7 @@ def evidence(
             )
         if out is None:
             raise BadInput("--out PATH is required: where to write the package (folder or .zip)")
-        when = utc(as_of) if as_of else None
+        when = option_time("--as-of", as_of)
         with store_for(db, as_of) as store:
             chain = run_evidence(store, args[0], as_of=when)
         path = write_package(chain, out)
@@ -137,7 +136,14 @@ def _verify(path: Path, fmt: Format | None) -> None:
         ]
         typer.echo(csv_text(["status", "file"], rows), nl=False)
     elif report.ok:
-        console().print(f"{path}: intact ({report.files} files checked)")
+        console().print(f"{path}: intact ({_plural(report.files, 'file')} checked)")
+    else:
+        # The verdict on stdout, where `verify`'s answer goes; each problem on stderr.
+        broken = len(report.altered) + len(report.missing) + len(report.added)
+        console().print(
+            f"{path}: NOT intact: {_plural(broken, 'file')} altered, missing or added, "
+            f"{_plural(len(report.problems), 'problem')} ({report.files} files checked)"
+        )
     if not report.ok:
         for line in report.lines():
             typer.echo(f"tracegraph: {path}: {line}", err=True)

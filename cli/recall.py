@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.app import AsOf, Db, Fmt, app, failures, store_for
+from cli.app import AsOf, Db, Fmt, app, failures, option_time, store_for
 from cli.render import Format, console, counts_table, default_format, dumps, table
-from tracegraph.model import bound_end, utc
+from tracegraph.model import bound_end
 from tracegraph.recall import csv_text as recall_csv
 from tracegraph.recall import recall as run_recall
 
@@ -85,7 +85,7 @@ def recall(
     (a shortest chain of keys from a suspect). --from/--to bound the lots a Material or Supplier
     reaches (received_at) and the batches an Equipment processed."""
     with failures():
-        window = (utc(start) if start else None, bound_end(end) if end else None)
+        window = (option_time("--from", start), option_time("--to", end, bound_end))
         with store_for(db, as_of) as store:
             answer = run_recall(store, keys, *window).as_json()
         form = default_format(fmt)

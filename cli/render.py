@@ -42,12 +42,21 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return buffer.getvalue()
 
 
+#: The longest word (a key, an id, a date) a column keeps whole when the table must shrink.
+WHOLE_WORD = 48
+
+
 def table(title: str | None, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A table that, when narrower than its text (a pipe is 80 columns), wraps text at spaces
+    and keeps every word — a key, an id — whole up to `WHOLE_WORD` characters."""
+    cells = [["" if v is None else str(iso(v)) for v in row] for row in rows]
     out = Table(title=title, title_justify="left", show_lines=False)
-    for name in header:
-        out.add_column(name, overflow="fold")
-    for row in rows:
-        out.add_row(*("" if v is None else str(iso(v)) for v in row))
+    for n, name in enumerate(header):
+        words = [w for row in cells if n < len(row) for w in row[n].split()]
+        longest = max((len(w) for w in [name, *words]), default=0)
+        out.add_column(name, overflow="fold", min_width=min(longest, WHOLE_WORD))
+    for row in cells:
+        out.add_row(*row)
     return out
 
 

@@ -38,6 +38,7 @@ from tracegraph.store.base import (
     entry_hash,
     split_edge_ident,
 )
+from tracegraph.words import plural
 
 # --------------------------------------------------------------------------- verify
 
@@ -70,8 +71,9 @@ class VerifyResult:
         if self.broken is None:
             head = f"; head {self.head}" if self.head else ""
             return (
-                f"audit trail intact: {self.entries} entries, {self.versions} versions of "
-                f"{self.records} records checked{head}"
+                f"audit trail intact: {plural(self.entries, 'entry', 'entries')}, "
+                f"{plural(self.versions, 'version')} of {plural(self.records, 'record')} "
+                f"checked{head}"
             )
         if self.broken.seq is None:
             return f"audit trail broken: {self.broken.problem}"

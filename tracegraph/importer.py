@@ -7,12 +7,13 @@ are merged (a key given twice: later fields win) and written in one atomic store
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import chain, islice, repeat
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 import orjson
 
@@ -28,6 +29,7 @@ from tracegraph.model import (
     parse_record,
 )
 from tracegraph.store.base import GraphStore, WriteRequest, WriteSummary
+from tracegraph.udi import UdiError, parse_udi
 
 #: How many problems an import reports before it says "and N more".
 MAX_ERRORS = 100
@@ -70,6 +72,11 @@ class Parsed:
     #: (record number, message): sorted by record before reporting, so they read in file order
     errors: list[tuple[int, str]] = field(default_factory=list)
     records: int = 0
+    #: node keys given only by records that lack required fields (updates of what changed),
+    #: with the first such record's number and message: valid if the store holds the node
+    partial: dict[str, tuple[int, str]] = field(default_factory=dict)
+    #: node keys whose records were refused (edges to them are not reported again)
+    refused: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -206,18 +213,21 @@ def read_csv(path: Path) -> Iterator[Raw]:
         if "type" in header:
             yield Raw(f"{path}:1", None, "header: 'type' comes from the file name, not a column")
             return
-        for row in reader:
-            where = f"{path}:{reader.line_num}"
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(header):
-                yield Raw(where, None, f"{len(row)} cells but the header names {len(header)}")
-                continue
-            record: dict[str, Any] = {"type": type_name}
-            record.update(
-                {h: _csv_value(h, v) for h, v in zip(header, row, strict=True) if v != ""}
-            )
-            yield Raw(where, record)
+        try:
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    yield Raw(where, None, f"{len(row)} cells but the header names {len(header)}")
+                    continue
+                record: dict[str, Any] = {"type": type_name}
+                record.update(
+                    {h: _csv_value(h, v) for h, v in zip(header, row, strict=True) if v != ""}
+                )
+                yield Raw(where, record)
+        except csv.Error as exc:  # a cell over the csv module's limit (128 KiB), a NUL byte
+            yield Raw(f"{path}:{reader.line_num}", None, f"not readable as CSV: {exc}")
 
 
 def read_paths(paths: Sequence[str | Path]) -> Iterator[Raw]:
@@ -225,8 +235,12 @@ def read_paths(paths: Sequence[str | Path]) -> Iterator[Raw]:
     return _Records(lambda: _paths_raws(paths), lambda: _paths_chunks(paths))
 
 
-def _sources(paths: Sequence[str | Path]) -> Iterator[Iterator[Raw] | tuple[str, IO[bytes]]]:
+def _sources(
+    paths: Sequence[str | Path],
+) -> Iterator[Iterator[Raw] | tuple[str, Iterable[bytes]]]:
     """Each path's records: read already (CSV, or a problem), or a JSON Lines file to read."""
+    from tracegraph import epcis  # EPCIS 2.0 documents (that module imports this one)
+
     for given in paths:
         path = Path(given)
         if path.is_dir():
@@ -239,6 +253,8 @@ def _sources(paths: Sequence[str | Path]) -> Iterator[Iterator[Raw] | tuple[str,
                 yield read_csv(file)
         elif path.suffix.lower() == ".csv":
             yield read_csv(path)
+        elif path.suffix.lower() in (".json", ".jsonld") and epcis.is_document(path):
+            yield epcis.read(path)
         else:
             try:
                 handle = open(path, "rb")  # noqa: SIM115 - closed below
@@ -246,7 +262,9 @@ def _sources(paths: Sequence[str | Path]) -> Iterator[Iterator[Raw] | tuple[str,
                 yield iter([Raw(str(path), None, f"cannot read: {exc.strerror}")])
                 continue
             with handle:
-                yield str(path), handle
+                # A byte order mark at the start is accepted, as it is in a CSV file.
+                first = handle.readline().removeprefix(codecs.BOM_UTF8)
+                yield str(path), chain([first] if first else [], handle)
 
 
 def _paths_raws(paths: Sequence[str | Path]) -> Iterator[Raw]:
@@ -268,6 +286,7 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
     out = Parsed()
     # Locals, not attributes: this loop runs once per record of imports of millions.
     nodes, edges, origin, errors = out.nodes, out.edges, out.edge_origin, out.errors
+    partial = out.partial
     count = 0
     for name, numbers, entries in _raw_chunks(raws) if chunks is None else chunks:
         for number, entry in zip(numbers, entries, strict=False):  # numbers may not end
@@ -282,12 +301,25 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
                 try:
                     item = parse_record(record)
                 except RecordError as exc:
-                    errors.append((count, f"{where}: {exc}"))
+                    if exc.partial is None:
+                        errors.append((count, f"{where}: {exc}"))
+                        if (key := _key_of(record)) is not None:
+                            out.refused.add(key)
+                        continue
+                    item = exc.partial
+                    if item.key not in nodes:  # nothing of the node seen yet in this import
+                        partial.setdefault(item.key, (count, f"{where}: {exc}"))
+                    nodes.setdefault(item.key, item)
+                    if nodes[item.key] is not item:
+                        seen = nodes[item.key]
+                        nodes[item.key] = Node(item.type, item.id, {**seen.props, **item.props})
                     continue
             else:
                 where, item = None, entry
             if isinstance(item, Node):
                 key = item.key
+                if partial and key in partial:
+                    del partial[key]  # a whole record of the node: the import has all of it
                 seen = nodes.setdefault(key, item)
                 if seen is not item:
                     nodes[key] = Node(item.type, item.id, {**seen.props, **item.props})
@@ -300,9 +332,48 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
                     merged = {**prior.props, **item.props}
                     edges[ident] = Edge(item.type, item.src, item.dst, merged)
     out.records = count
+    for node in nodes.values():
+        if node.type is EntityType.Device and (udi := node.props.get("udi")) is not None:
+            node.props.update(udi_fields(udi))
     if progress is not None:
         progress(count)
     return out
+
+
+def udi_fields(udi: str) -> dict[str, str]:
+    """A device's fields derived from its UDI (``udi_di``, ``udi_lot``, ``udi_serial``,
+    ``udi_expires``, ``udi_manufactured``): what can be read of it, nothing when it cannot be
+    read at all (`tracegraph check` reports that)."""
+    try:
+        return parse_udi(udi, strict=False).derived()
+    except UdiError:
+        return {}
+
+
+def _key_of(record: Mapping[str, Any]) -> str | None:
+    """The key a refused node record names, if it names one (for the edges to it)."""
+    kind, ident = record.get("type"), record.get("id")
+    if kind in EntityType.__members__ and isinstance(ident, str) and ident.strip():
+        return f"{kind}:{ident.strip()}"
+    return None
+
+
+def check_partial(store: GraphStore, parsed: Parsed) -> None:
+    """A record that lacks required fields updates a node the store holds (left-out fields
+    are kept); one for a node the store does not hold would create it half-made: refused."""
+    if not parsed.partial:
+        return
+    held = store.existing(parsed.partial)
+    for key, (number, message) in parsed.partial.items():
+        if key not in held:
+            parsed.errors.append(
+                (
+                    number,
+                    f"{message} ({key} is not in the store: a record that creates a node "
+                    "gives every required field; an update may leave them out)",
+                )
+            )
+            parsed.refused.add(key)
 
 
 def check_endpoints(store: GraphStore, parsed: Parsed) -> None:
@@ -320,7 +391,7 @@ def check_endpoints(store: GraphStore, parsed: Parsed) -> None:
         parsed.edges.values(), parsed.edge_origin, strict=True
     ):
         for end, key in (("from", edge.src), ("to", edge.dst)):
-            if key in missing:
+            if key in missing and key not in parsed.refused:  # (its record's error says why)
                 parsed.errors.append(
                     (
                         number,
@@ -364,6 +435,7 @@ def _import_records(
     parsed = parse(raws, progress)
     if parsed.records == 0:
         raise BadInput(f"{name}: holds no records" if name else "the import holds no records")
+    check_partial(store, parsed)
     check_endpoints(store, parsed)
     if parsed.errors:
         raise refuse([message for _, message in sorted(parsed.errors, key=lambda e: e[0])])

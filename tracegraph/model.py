@@ -12,6 +12,8 @@ import datetime as dt
 import functools
 import keyword
 import operator
+import re
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,7 +22,7 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 import msgspec
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from tracegraph.errors import BadInput
 
@@ -209,6 +211,59 @@ MEANING: Final[Mapping[str, str]] = {
 
 # --------------------------------------------------------------------------- values
 
+#: Limits on what one record may hold, so that every record that passes validation can be
+#: written and read back by both stores (orjson refuses JSON nested deeper than 255 levels)
+#: and typed at the command line; docs/import-format.md states them.
+MAX_ID: Final = 200
+MAX_TEXT: Final = 10_000
+MAX_OBJECT_DEPTH: Final = 8
+MAX_OBJECT_BYTES: Final = 65_536
+
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHOWN: Final = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 80
+_SHOWN.maxlevel = 3
+
+
+def _shown(value: Any) -> str:
+    """The value as a message quotes it: its repr, cut short (a value may be megabytes)."""
+    return _SHOWN.repr(value)
+
+
+def id_problem(ident: str) -> str | None:
+    """What is wrong with an id (None: nothing): too long, or a control character in it (it
+    could not be typed at the command line, and NUL is cut short by some systems)."""
+    if len(ident) > MAX_ID:
+        return f"an id is at most {MAX_ID} characters ({len(ident):,})"
+    if (found := _CONTROL.search(ident)) is not None:
+        return f"an id may not hold a control character (U+{ord(found.group()):04X})"
+    return None
+
+
+def _object_problem(value: dict[str, Any]) -> str | None:
+    """What is wrong with a free-form object (None: nothing): nested too deep, or too large
+    as JSON. The object is level 1; each object or array in it one more."""
+    level: list[Any] = [value]
+    for depth in range(1, MAX_OBJECT_DEPTH + 1):
+        inner = [
+            item
+            for container in level
+            for item in (container.values() if isinstance(container, dict) else container)
+            if isinstance(item, dict | list)
+        ]
+        if not inner:
+            break
+        if depth == MAX_OBJECT_DEPTH:
+            return f"nested deeper than {MAX_OBJECT_DEPTH} levels"
+        level = inner
+    try:
+        size = len(orjson.dumps(value))
+    except TypeError as exc:
+        return f"not JSON ({exc})"
+    if size > MAX_OBJECT_BYTES:
+        return f"larger than {MAX_OBJECT_BYTES:,} bytes as JSON ({size:,})"
+    return None
+
 
 def _parse_instant(value: Any) -> Any:
     """A date-time with no offset is UTC; a date alone is 00:00 UTC that day."""
@@ -220,8 +275,10 @@ def _parse_instant(value: Any) -> Any:
         try:
             return _instant_from_text(value)
         except ValueError:
-            raise ValueError(f"not an ISO 8601 date or date-time: {value!r}") from None
-    raise ValueError(f"not an ISO 8601 date or date-time: {value!r}")
+            raise ValueError(f"not an ISO 8601 date or date-time: {_shown(value)}") from None
+        except OverflowError:  # 0001-01-01T00:00+01:00 is in the year 0 in UTC
+            raise ValueError(f"outside the years 1 to 9999 in UTC: {_shown(value)}") from None
+    raise ValueError(f"not an ISO 8601 date or date-time: {_shown(value)}")
 
 
 def _instant_from_text(value: str) -> dt.datetime:
@@ -243,22 +300,31 @@ def _parse_date(value: Any) -> Any:
         try:
             return dt.date.fromisoformat(value.strip())
         except ValueError:
-            raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
-    raise ValueError(f"not a date (YYYY-MM-DD): {value!r}")
+            raise ValueError(f"not a date (YYYY-MM-DD): {_shown(value)}") from None
+    raise ValueError(f"not a date (YYYY-MM-DD): {_shown(value)}")
 
 
 def _parse_text(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"not text: {value!r}")
+        raise ValueError(f"not text: {_shown(value)}")
     text = str(value).strip()
     if not text:
         raise ValueError("empty")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"longer than {MAX_TEXT:,} characters ({len(text):,})")
+    return text
+
+
+def _parse_id(value: Any) -> Any:
+    text: str = _parse_text(value)
+    if (problem := id_problem(text)) is not None:
+        raise ValueError(problem)
     return text
 
 
 def _parse_number(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueError(f"not a number: {value!r}")
+        raise ValueError(f"not a number: {_shown(value)}")
     if isinstance(value, int | float):
         return value
     if isinstance(value, str):
@@ -266,20 +332,83 @@ def _parse_number(value: Any) -> Any:
             return float(value.strip())
         except ValueError:
             pass
-    raise ValueError(f"not a number: {value!r}")
+    raise ValueError(f"not a number: {_shown(value)}")
 
 
 def _parse_object(value: Any) -> Any:
     if not isinstance(value, dict):
-        raise ValueError(f"not a JSON object: {value!r}")
+        raise ValueError(f"not a JSON object: {_shown(value)}")
+    if (problem := _object_problem(value)) is not None:
+        raise ValueError(problem)
     return value
 
 
+_TRUE: Final = frozenset({"true", "yes", "1"})
+_FALSE: Final = frozenset({"false", "no", "0"})
+
+
+def _parse_flag(value: Any) -> Any:
+    """true / false; as text (a CSV cell) also yes / no / 1 / 0, in any case."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueError(f"not true or false: {value!r}")
+
+
+def _parse_text_list(value: Any) -> Any:
+    """A list of text; as one text (a CSV cell), its parts between semicolons. Blank parts
+    are dropped, and so is a part given twice (the first place counts)."""
+    if isinstance(value, str):
+        value = value.split(";")
+    if not isinstance(value, list):
+        raise ValueError(f"not a list of text: {value!r}")
+    parts: list[str] = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ValueError(f"not text: {item!r}")
+        text = str(item).strip()
+        if text and text not in parts:
+            parts.append(text)
+    return parts
+
+
+def _parse_days(value: Any) -> Any:
+    """A whole number of days, at least 1 (as a number or as text)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a whole number of days: {value!r}")
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"not a whole number of days: {value!r}") from None
+    if not isinstance(number, int | float) or number != int(number) or number < 1:
+        raise ValueError(f"not a whole number of days, at least 1: {value!r}")
+    return int(number)
+
+
+def _text_list_of_text(value: str) -> list[str]:
+    """A list given as one text, on the fast path: blank text is absent (pydantic decides)."""
+    if not value.strip():
+        raise ValueError("empty")
+    parts: list[str] = _parse_text_list(value)
+    return parts
+
+
 Instant = Annotated[dt.datetime, BeforeValidator(_parse_instant)]
+Flag = Annotated[bool, BeforeValidator(_parse_flag)]
+TextList = Annotated[list[str], BeforeValidator(_parse_text_list)]
+Days = Annotated[int, BeforeValidator(_parse_days)]
 Number = Annotated[float, BeforeValidator(_parse_number)]
 FreeForm = Annotated[dict[str, Any], BeforeValidator(_parse_object)]
 Day = Annotated[dt.date, BeforeValidator(_parse_date)]
 Text = Annotated[str, BeforeValidator(_parse_text)]
+Ident = Annotated[str, BeforeValidator(_parse_id)]
 
 
 def utc(value: str | dt.date | dt.datetime) -> dt.datetime:
@@ -366,6 +495,12 @@ class ChangeStatus(StrEnum):
     cancelled = "cancelled"
 
 
+class ComplaintStatus(StrEnum):
+    open = "open"
+    investigating = "investigating"
+    closed = "closed"
+
+
 class Severity(StrEnum):
     death = "death"
     serious_injury = "serious_injury"
@@ -381,7 +516,7 @@ class _Record(BaseModel):
 
 
 class NodeFields(_Record):
-    id: Text = Field(description="unique within its type; the key is Type:id")
+    id: Ident = Field(description="unique within its type; the key is Type:id")
     source: Text | None = Field(None, description="system of record, e.g. MES")
     source_ref: Text | None = Field(None, description="the record's id in its system of record")
     attributes: FreeForm | None = Field(None, description="free-form object")
@@ -389,7 +524,9 @@ class NodeFields(_Record):
 
 class Supplier(NodeFields):
     name: Text
-    status: SupplierStatus | None = None
+    status: SupplierStatus | None = Field(
+        None, description="qualification; lots received while `blocked` are a finding"
+    )
     country: Text | None = None
 
 
@@ -403,6 +540,10 @@ class Material(NodeFields):
     name: Text
     category: Text | None = None
     revision: Text | None = None
+    required_certificates: TextList | None = Field(
+        None,
+        description="certificate kinds a supplier of it must hold (in CSV: separated by ;)",
+    )
 
 
 class MaterialLot(NodeFields):
@@ -436,6 +577,9 @@ class Process(NodeFields):
 
 class Equipment(NodeFields):
     name: Text
+    calibration_interval_days: Days | None = Field(
+        None, description="a calibration is due this many days after the last passing one"
+    )
 
 
 class MaintenanceEvent(NodeFields):
@@ -455,6 +599,8 @@ class ChangeOrder(NodeFields):
     status: ChangeStatus
     effective_at: Instant | None = None
     title: Text | None = None
+    approved_by: Text | None = Field(None, description="who approved the change")
+    approved_at: Instant | None = Field(None, description="when the change was approved")
 
 
 class Document(NodeFields):
@@ -469,6 +615,9 @@ class Shipment(NodeFields):
 class Customer(NodeFields):
     name: Text
     country: Text | None = None
+    address: Text | None = Field(None, description="postal address (recall notices go there)")
+    phone: Text | None = None
+    contact: Text | None = Field(None, description="the person a recall notice is for")
 
 
 class ServiceEvent(NodeFields):
@@ -480,6 +629,11 @@ class Complaint(NodeFields):
     reported_at: Instant
     severity: Severity
     description: Text | None = None
+    status: ComplaintStatus | None = None
+    reportable: Flag | None = Field(
+        None, description="reportable to the authority (21 CFR 803 / MDR vigilance)"
+    )
+    report_number: Text | None = Field(None, description="the authority's report number")
 
 
 NODE_MODELS: Final[Mapping[EntityType, type[NodeFields]]] = {
@@ -549,12 +703,12 @@ class Key:
     def parse(cls, text: str) -> Key:
         kind, sep, ident = str(text).partition(":")
         if not sep or not ident.strip():
-            raise BadInput(f"{text!r}: not a key; write Type:id, e.g. MaterialLot:L-42")
+            raise BadInput(f"{_shown(text)}: not a key; write Type:id, e.g. MaterialLot:L-42")
         try:
             return cls(EntityType(kind), ident)
         except ValueError:
             raise BadInput(
-                f"{text!r}: unknown type {kind!r}; one of {', '.join(EntityType)}"
+                f"{_shown(text)}: unknown type {_shown(kind)}; one of {', '.join(EntityType)}"
             ) from None
 
 
@@ -632,7 +786,36 @@ def _edge(rtype: RelType, src: str, dst: str, props: dict[str, Any]) -> Edge:
 
 
 class RecordError(ValueError):
-    """One record is invalid; the message names the field and the problem."""
+    """One record is invalid; the message names the field and the problem.
+
+    ``partial``: when a node record lacks only required fields, and what it gives is valid,
+    the node it gives — an update of a node the store (or another record of the import)
+    already holds in full is valid so; whether it is, only the importer can tell."""
+
+    def __init__(self, message: str, partial: Node | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+_PARTIAL_MODELS: dict[EntityType, type[NodeFields]] = {}
+
+
+def _partial_model(etype: EntityType) -> type[NodeFields]:
+    """The type's model with every required field but ``id`` optional (left-out fields are
+    kept by the store, so an update may give only what changed)."""
+    if etype not in _PARTIAL_MODELS:
+        model = NODE_MODELS[etype]
+        optional: dict[str, Any] = {
+            name: (info.annotation, Field(None, description=info.description))
+            for name, info in model.model_fields.items()
+            if info.is_required() and name != "id"
+        }
+        for name, (annotation, field_info) in optional.items():
+            metadata = model.model_fields[name].metadata
+            if metadata:
+                optional[name] = (Annotated[(annotation, *metadata)], field_info)
+        _PARTIAL_MODELS[etype] = create_model(f"{model.__name__}Update", __base__=model, **optional)
+    return _PARTIAL_MODELS[etype]
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -667,7 +850,7 @@ def _validate_record(raw: Mapping[str, Any]) -> Node | Edge:
     if kind is None or kind == "":
         raise RecordError("field 'type': required (an entity or relationship type)")
     if not isinstance(kind, str):
-        raise RecordError(f"field 'type': {kind!r} is not a type name")
+        raise RecordError(f"field 'type': {_shown(kind)} is not a type name")
     body = {
         k: v
         for k, v in raw.items()
@@ -678,7 +861,18 @@ def _validate_record(raw: Mapping[str, Any]) -> Node | Edge:
         try:
             model = NODE_MODELS[etype].model_validate(body)
         except ValidationError as exc:
-            raise RecordError("; ".join(_describe(e) for e in exc.errors())) from None
+            found = exc.errors()
+            message = "; ".join(_describe(e) for e in found)
+            partial = None
+            if all(e.get("type") == "missing" for e in found) and "id" in body:
+                try:
+                    given = _partial_model(etype).model_validate(body)
+                except ValidationError:
+                    pass
+                else:
+                    props = given.model_dump(exclude_none=True)
+                    partial = Node(etype, props.pop("id"), props)
+            raise RecordError(message, partial) from None
         props = model.model_dump(exclude_none=True)
         ident = props.pop("id")
         return Node(etype, ident, props)
@@ -693,9 +887,11 @@ def _validate_record(raw: Mapping[str, Any]) -> Node | Edge:
         problems = []
         for end, text in (("from", src), ("to", dst)):
             try:
-                Key.parse(text)
+                problem = id_problem(Key.parse(text).id)
             except BadInput as exc:
-                problems.append(f"field '{end}': {exc}")
+                problem = str(exc)
+            if problem is not None:
+                problems.append(f"field '{end}': {problem}")
         if problems:
             raise RecordError("; ".join(problems))
         pair = (key_type(src), key_type(dst))
@@ -704,7 +900,7 @@ def _validate_record(raw: Mapping[str, Any]) -> Node | Edge:
             raise RecordError(f"{rtype} cannot go from {pair[0]} to {pair[1]}; allowed: {allowed}")
         return Edge(rtype, src, dst, props)
     raise RecordError(
-        f"field 'type': unknown type {kind!r}; expected an entity type "
+        f"field 'type': unknown type {_shown(kind)}; expected an entity type "
         f"({', '.join(EntityType)}) or a relationship type ({', '.join(RelType)})"
     )
 
@@ -748,7 +944,11 @@ def _number(value: Any) -> float:
 
 
 def _object(value: Any) -> dict[str, Any]:
-    if value.__class__ is dict and all(k.__class__ is str for k in value):
+    if (
+        value.__class__ is dict
+        and all(k.__class__ is str for k in value)
+        and _object_problem(value) is None
+    ):
         return dict(value)
     raise _Declined
 
@@ -763,6 +963,8 @@ def _object_of_json(value: dict[str, msgspec.Raw]) -> dict[str, Any]:
         if text.count(b"[") + text.count(b"{") > 1000:
             raise _Declined
         out[key] = orjson.loads(text)
+    if _object_problem(out) is not None:
+        raise _Declined
     return out
 
 
@@ -786,10 +988,20 @@ _FAST_KINDS: Final[
     ]
 ] = {
     _parse_text: (str, None, _declined, str, _TEXT),
+    _parse_id: (str, None, _declined, str, _TEXT),  # an identity field: checked in line
     _parse_instant: (dt.datetime, _instant_from_text, _declined, str, _instant_from_text),
     _parse_date: (dt.date, _date_of_text, _declined, str, _date_of_text),
     _parse_number: (float, _number_of_text, _number, float, None),
     _parse_object: (dict[str, Any], _declined, _object, dict[str, msgspec.Raw], _object_of_json),
+    _parse_flag: (bool, _parse_flag, _parse_flag, bool, None),
+    _parse_text_list: (
+        list[str],
+        _text_list_of_text,
+        _parse_text_list,
+        list[str],
+        _parse_text_list,
+    ),
+    _parse_days: (int, _parse_days, _parse_days, int, _parse_days),
 }
 
 #: (input key, field name, required, convert a str (None: text), convert any other value)
@@ -920,13 +1132,14 @@ def _json_props(kind: str, fields: tuple[_JsonField, ...]) -> _JsonProps:
     dataclasses writes an __init__: a loop over the fields that asks each one's kind costs
     twice as much, and this runs once per record of a bulk import."""
     code = ["def props_of(record):", "    props = {}"]
-    scope: dict[str, Any] = {"_Declined": _Declined}
+    scope: dict[str, Any] = {"_Declined": _Declined, "_MAX_TEXT": MAX_TEXT}
     for n, (_, name, required, _, convert) in enumerate(fields):
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ValueError(f"{kind}.{name}: not a name a struct can have")
         code += [f"    value = record.{name}", "    if value is not None:"]
         if convert is _TEXT:  # blank: absent, as in `_validate_record` (unless required)
             code += ["        value = value.strip()", "        if value:"]
+            code += ["            if len(value) > _MAX_TEXT:", "                raise _Declined"]
             code += [f"            props[{name!r}] = value"]
             code += ["        else:", "            raise _Declined"] if required else []
         elif convert is None:
@@ -976,6 +1189,8 @@ def _fast_props(get: Callable[[str], Any], fields: tuple[_FastField, ...]) -> di
                 if of_text is not None:
                     props[name] = of_text(value)  # blank: it raises, and pydantic decides
                 elif text := value.strip():
+                    if len(text) > MAX_TEXT:
+                        return None
                     props[name] = text
                 elif required:
                     return None
@@ -1008,12 +1223,17 @@ def _fast_record(raw: Mapping[str, Any]) -> Node | Edge | None:
         dst_type, sep, dst_id = dst.partition(":")
         if not sep or not dst_id.strip() or (src_type, dst_type) not in pairs:
             return None
+        # an id that may be too long, or hold a control character: pydantic decides
+        if len(src_id) > MAX_ID or len(dst_id) > MAX_ID or not (src + dst).isprintable():
+            return None
         props = _fast_props(get, fields)
         return None if props is None else _edge(rtype, src, dst, props)
     if (node := _FAST_NODES.get(kind)) is not None:
         etype, keys, fields = node
         ident = get("id")
         if not raw.keys() <= keys or ident.__class__ is not str or not (ident := ident.strip()):
+            return None
+        if len(ident) > MAX_ID or not ident.isprintable():
             return None
         props = _fast_props(get, fields)
         return None if props is None else _node(etype, ident, props, kind + ":" + ident)
@@ -1050,13 +1270,17 @@ def _fast_json_lines(
                     or src[-1] == ":"
                     or dst[-1] == ":"
                     or (pairs and (src.partition(":")[0], dst.partition(":")[0]) not in pairs)
+                    # an id that may be too long, or hold a control character: pydantic decides
+                    or len(src) > MAX_ID
+                    or len(dst) > MAX_ID
+                    or not (src + dst).isprintable()
                 ):
                     raise _Declined
                 items.append(_edge(rtype, src, dst, props_of(record)))
             else:
                 etype, prefix, props_of = nodes[record.__class__]
                 ident = record.id.strip()
-                if not ident:
+                if not ident or len(ident) > MAX_ID or not ident.isprintable():
                     raise _Declined
                 items.append(_node(etype, ident, props_of(record), prefix + ident))
         except (ValueError, TypeError, OverflowError, RecursionError):
@@ -1075,6 +1299,9 @@ def _field_kind(annotation: Any) -> str:
         dt.datetime: "date-time (ISO 8601; no offset = UTC; a date = 00:00 UTC)",
         dt.date: "date (YYYY-MM-DD)",
         float: "number",
+        bool: "true / false",
+        int: "whole number of days",
+        list[str]: "list of text",
     }
     if base in named:
         return named[base]
@@ -1090,6 +1317,7 @@ def _field_kind(annotation: Any) -> str:
         InspectionKind,
         ChangeKind,
         ChangeStatus,
+        ComplaintStatus,
         Severity,
     ):
         if enum.__name__ in text:
@@ -1133,6 +1361,68 @@ def dictionary() -> dict[str, Any]:
     return {"entities": entities, "relationships": relationships}
 
 
+#: What a JSON Schema pattern says of an id: no control character, and not blank.
+_ID_CHARS: Final = r"[^\x00-\x1f\x7f-\x9f]"
+_ID_PATTERN: Final = rf"^{_ID_CHARS}*[^\s\x00-\x1f\x7f-\x9f]{_ID_CHARS}*$"
+
+
+def _key_schema(types: Iterable[str]) -> dict[str, Any]:
+    """A key of one of these types, its id as `_ID_PATTERN` says."""
+    return {
+        "anyOf": [
+            {
+                "type": "string",
+                "pattern": f"^{t}:{_ID_PATTERN[1:]}",
+                "maxLength": len(t) + 1 + MAX_ID,
+            }
+            for t in sorted(types)
+        ]
+    }
+
+
+def _limit_schema(model: type[_Record], schema: dict[str, Any]) -> None:
+    """Say in the schema what validation holds a field to beyond its type: the limits of text,
+    ids and objects, that blank text is absent, and which keys an edge may join."""
+    properties = schema.get("properties", {})
+    for name, info in model.model_fields.items():
+        annotation, metadata = info.annotation, list(info.metadata)
+        if get_origin(annotation) in (Union, UnionType):  # X | None
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        if get_origin(annotation) is Annotated:
+            metadata += get_args(annotation)[1:]
+        funcs = {m.func for m in metadata if isinstance(m, BeforeValidator)}
+        extra: dict[str, Any] = {}
+        if _parse_id in funcs:
+            extra = {"pattern": _ID_PATTERN, "maxLength": MAX_ID}
+        elif _parse_text in funcs and name not in ("from_", "to"):
+            extra = {"pattern": r"[^\s\x1c-\x1f\x85]", "maxLength": MAX_TEXT}  # not all blank
+        elif _parse_days in funcs:
+            extra = {"minimum": 1}
+        elif _parse_object in funcs:
+            extra = {"description": f"{info.description}; nested at most {MAX_OBJECT_DEPTH} "
+                     f"levels, at most {MAX_OBJECT_BYTES:,} bytes as JSON"}  # fmt: skip
+        prop = properties.get(info.alias or name, {})
+        for variant in prop.get("anyOf", [prop]):
+            if variant.get("type") in ("string", "object", "integer"):
+                variant.update({k: v for k, v in extra.items() if k != "description"})
+        if "description" in extra:
+            prop["description"] = extra["description"]
+
+
+def _edge_schema(rtype: RelType, schema: dict[str, Any]) -> None:
+    """The keys an edge of this type may join: each end of its type, in allowed pairs."""
+    pairs = sorted((str(a), str(b)) for a, b in ENDPOINTS[rtype])
+    froms, tos = sorted({a for a, _ in pairs}), sorted({b for _, b in pairs})
+    properties = schema["properties"]
+    properties["from"] = {**_key_schema(froms), "description": properties["from"].get(
+        "description", "")}  # fmt: skip
+    properties["to"] = {**_key_schema(tos), "description": properties["to"].get("description", "")}
+    if len(pairs) < len(froms) * len(tos):
+        schema["anyOf"] = [
+            {"properties": {"from": _key_schema([a]), "to": _key_schema([b])}} for a, b in pairs
+        ]
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema (2020-12) of one interchange record: a oneOf over every type."""
     variants: list[dict[str, Any]] = []
@@ -1141,6 +1431,9 @@ def json_schema() -> dict[str, Any]:
     models += [(r.value, EDGE_MODELS[r]) for r in RelType]
     for name, model in models:
         schema = model.model_json_schema(by_alias=True, mode="validation")
+        _limit_schema(model, schema)
+        if name in RelType.__members__:
+            _edge_schema(RelType(name), schema)
         schema.setdefault("properties", {})["type"] = {"const": name}
         schema["required"] = ["type", *schema.get("required", [])]
         schema["title"] = name

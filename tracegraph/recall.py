@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 
 from tracegraph.errors import BadInput
 from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso, key_type
@@ -73,8 +73,19 @@ class Window:
             return False
         return (self.start is None or when >= self.start) and (self.end is None or when <= self.end)
 
+    @property
+    def bounded(self) -> bool:
+        return self.start is not None or self.end is not None
+
     def as_json(self) -> dict[str, Any]:
         return {"from": iso(self.start), "to": iso(self.end)}
+
+
+#: The suspects a window bounds (lots received, batches processed, lots outside a
+#: certificate); for any other suspect the window changes nothing, and the answer says so.
+WINDOWED: Final = frozenset(
+    {E.Material, E.Supplier, E.Equipment, E.MaintenanceEvent, E.Certificate}
+)
 
 
 @dataclass(frozen=True)
@@ -98,9 +109,17 @@ def _first_edge(edges: Iterable[StoredEdge], src: str) -> StoredEdge | None:
 def _seed_lots(store: GraphStore, suspect: str, rel: RelType, window: Window, out: Seeding) -> None:
     lots = [e.dst for e in store.edges([suspect], [rel], Direction.down)]
     found = store.nodes(lots)
+    before = len(out.seeds)
     for lot in sorted(found):
         if found[lot].props["received_at"] in window:
             out.seeds.append(Seed(lot, (suspect, lot)))
+    if window.bounded and found and len(out.seeds) == before:
+        days = sorted(lot.props["received_at"].date().isoformat() for lot in found.values())
+        span = days[0] if days[0] == days[-1] else f"from {days[0]} to {days[-1]}"
+        out.notes.append(
+            f"{suspect}: none of its {len(found)} lot{'s' if len(found) != 1 else ''} was "
+            f"received in the window (received {span})"
+        )
 
 
 def _seed_processed(
@@ -173,6 +192,12 @@ def seed(
     out = Seeding()
     for key in dict.fromkeys(keys):
         kind = key_type(key)
+        if window.bounded and kind not in WINDOWED:
+            out.notes.append(
+                f"{key}: the window (from / to) does not apply to a {kind} suspect; it bounds "
+                "the lots a Material or Supplier delivered, the batches an Equipment processed "
+                "and the lots outside a Certificate"
+            )
         if kind in (E.Batch, E.Device, E.MaterialLot):
             out.seeds.append(Seed(key, (key,)))
         elif kind is E.Material:

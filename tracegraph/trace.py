@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from tracegraph.errors import BadInput, NotFound
-from tracegraph.model import GENEALOGY, Direction, Key
+from tracegraph.model import GENEALOGY, Direction, Key, iso
 from tracegraph.store.base import GraphStore, StoredEdge
 
 
@@ -38,6 +39,18 @@ def require(store: GraphStore, keys: Iterable[str]) -> list[str]:
     """Parse keys and check each names a node; unknown keys are bad input (exit 2, HTTP 404)."""
     parsed = [str(Key.parse(k)) for k in keys]
     missing = sorted(set(parsed) - store.existing(parsed))
+    # An as-of view (`GraphStore.at`) keeps the live store and its time: a node recorded later
+    # is not unknown, it did not exist yet, and the answer says since when it does.
+    live: GraphStore | None = getattr(store, "store", None)
+    as_of = getattr(store, "as_of", None)
+    if missing and live is not None and isinstance(as_of, dt.datetime):
+        later = live.nodes(missing)
+        if later:
+            key = min(later)
+            raise NotFound(
+                f"{key}: not in the store as of {iso(as_of)}; it was first recorded "
+                f"{iso(later[key].created_at)}"
+            )
     if missing:
         raise NotFound(
             f"{missing[0]}: no such node in the store"
