@@ -18,14 +18,16 @@ import pytest
 
 from tests.support.cli import run
 from tracegraph.demo import load_demo
-from tracegraph.errors import NotFound
+from tracegraph.errors import InvalidImport, NotFound
+from tracegraph.importer import import_records, read_jsonl
 from tracegraph.model import Direction, utc
 from tracegraph.recall import recall
-from tracegraph.store.base import GraphStore
+from tracegraph.store.base import GraphStore, WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.trace import trace
 
 BIN = Path(sys.executable).parent
+REQ = WriteRequest(actor="test", operation="import")
 
 
 def _fresh_shell(home: Path) -> dict[str, str]:
@@ -223,3 +225,37 @@ def test_rates_read_the_same_in_every_table(demo_db: str) -> None:
     top = next(line for line in ranked.stdout.splitlines() if "L-2026-0042" in line)
     assert "50%" in top  # 6 of 12 devices, as the demo and the web page write it
     assert "0.500" not in top
+
+
+def _jsonl(records: list[dict[str, object]]) -> list[bytes]:
+    return [json.dumps(r).encode() for r in records]
+
+
+def test_an_update_may_give_only_what_changed(store: GraphStore) -> None:
+    load_demo(store)
+    change = [{"type": "MaterialLot", "id": "L-2026-0042", "quantity": 480}]
+    report = import_records(store, read_jsonl("update.jsonl", _jsonl(change)), REQ)
+    assert (report.summary.updated, report.summary.created) == (1, 0)
+    lot = store.nodes(["MaterialLot:L-2026-0042"])["MaterialLot:L-2026-0042"]
+    assert lot.props["quantity"] == 480
+    assert lot.props["received_at"] == utc("2026-01-05T09:10:00Z")  # kept, as documented
+    # A node the store does not hold cannot be made from part of a record.
+    new = [{"type": "MaterialLot", "id": "L-NEW", "quantity": 1}]
+    with pytest.raises(InvalidImport) as refused:
+        import_records(store, read_jsonl("new.jsonl", _jsonl(new)), REQ)
+    assert refused.value.message.startswith(
+        "new.jsonl:1: field 'received_at': required (MaterialLot:L-NEW is not in the store"
+    )
+    assert store.existing(["MaterialLot:L-NEW"]) == set()
+
+
+def test_edges_to_a_refused_record_are_not_each_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "MaterialLot.csv").write_text("id,received_at\nL-1,2026-13-40\n")
+    (folder / "Supplier.csv").write_text("id,name\nS-1,Parts\n")
+    (folder / "SUPPLIED.csv").write_text("from,to\nSupplier:S-1,MaterialLot:L-1\n")
+    result = run("import", str(folder), "--db", str(tmp_path / "s.tgdb"))
+    assert result.exit_code == 2
+    assert "received_at" in result.stderr
+    assert "exists neither in the store nor in this import" not in result.stderr
