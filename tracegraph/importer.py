@@ -72,9 +72,6 @@ class Parsed:
     #: (record number, message): sorted by record before reporting, so they read in file order
     errors: list[tuple[int, str]] = field(default_factory=list)
     records: int = 0
-    #: node keys given only by records that lack required fields (updates of what changed),
-    #: with the first such record's number and message: valid if the store holds the node
-    partial: dict[str, tuple[int, str]] = field(default_factory=dict)
     #: node keys whose records were refused (edges to them are not reported again)
     refused: set[str] = field(default_factory=set)
 
@@ -286,7 +283,6 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
     out = Parsed()
     # Locals, not attributes: this loop runs once per record of imports of millions.
     nodes, edges, origin, errors = out.nodes, out.edges, out.edge_origin, out.errors
-    partial = out.partial
     count = 0
     for name, numbers, entries in _raw_chunks(raws) if chunks is None else chunks:
         for number, entry in zip(numbers, entries, strict=False):  # numbers may not end
@@ -301,25 +297,14 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
                 try:
                     item = parse_record(record)
                 except RecordError as exc:
-                    if exc.partial is None:
-                        errors.append((count, f"{where}: {exc}"))
-                        if (key := _key_of(record)) is not None:
-                            out.refused.add(key)
-                        continue
-                    item = exc.partial
-                    if item.key not in nodes:  # nothing of the node seen yet in this import
-                        partial.setdefault(item.key, (count, f"{where}: {exc}"))
-                    nodes.setdefault(item.key, item)
-                    if nodes[item.key] is not item:
-                        seen = nodes[item.key]
-                        nodes[item.key] = Node(item.type, item.id, {**seen.props, **item.props})
+                    errors.append((count, f"{where}: {exc}"))
+                    if (key := _key_of(record)) is not None:
+                        out.refused.add(key)  # (the edges to it say nothing more)
                     continue
             else:
                 where, item = None, entry
             if isinstance(item, Node):
                 key = item.key
-                if partial and key in partial:
-                    del partial[key]  # a whole record of the node: the import has all of it
                 seen = nodes.setdefault(key, item)
                 if seen is not item:
                     nodes[key] = Node(item.type, item.id, {**seen.props, **item.props})
@@ -353,27 +338,9 @@ def udi_fields(udi: str) -> dict[str, str]:
 def _key_of(record: Mapping[str, Any]) -> str | None:
     """The key a refused node record names, if it names one (for the edges to it)."""
     kind, ident = record.get("type"), record.get("id")
-    if kind in EntityType.__members__ and isinstance(ident, str) and ident.strip():
+    if isinstance(kind, str) and kind in EntityType.__members__ and isinstance(ident, str):
         return f"{kind}:{ident.strip()}"
     return None
-
-
-def check_partial(store: GraphStore, parsed: Parsed) -> None:
-    """A record that lacks required fields updates a node the store holds (left-out fields
-    are kept); one for a node the store does not hold would create it half-made: refused."""
-    if not parsed.partial:
-        return
-    held = store.existing(parsed.partial)
-    for key, (number, message) in parsed.partial.items():
-        if key not in held:
-            parsed.errors.append(
-                (
-                    number,
-                    f"{message} ({key} is not in the store: a record that creates a node "
-                    "gives every required field; an update may leave them out)",
-                )
-            )
-            parsed.refused.add(key)
 
 
 def check_endpoints(store: GraphStore, parsed: Parsed) -> None:
@@ -435,7 +402,6 @@ def _import_records(
     parsed = parse(raws, progress)
     if parsed.records == 0:
         raise BadInput(f"{name}: holds no records" if name else "the import holds no records")
-    check_partial(store, parsed)
     check_endpoints(store, parsed)
     if parsed.errors:
         raise refuse([message for _, message in sorted(parsed.errors, key=lambda e: e[0])])

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 import msgspec
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from tracegraph.errors import BadInput
 
@@ -786,36 +786,7 @@ def _edge(rtype: RelType, src: str, dst: str, props: dict[str, Any]) -> Edge:
 
 
 class RecordError(ValueError):
-    """One record is invalid; the message names the field and the problem.
-
-    ``partial``: when a node record lacks only required fields, and what it gives is valid,
-    the node it gives — an update of a node the store (or another record of the import)
-    already holds in full is valid so; whether it is, only the importer can tell."""
-
-    def __init__(self, message: str, partial: Node | None = None) -> None:
-        super().__init__(message)
-        self.partial = partial
-
-
-_PARTIAL_MODELS: dict[EntityType, type[NodeFields]] = {}
-
-
-def _partial_model(etype: EntityType) -> type[NodeFields]:
-    """The type's model with every required field but ``id`` optional (left-out fields are
-    kept by the store, so an update may give only what changed)."""
-    if etype not in _PARTIAL_MODELS:
-        model = NODE_MODELS[etype]
-        optional: dict[str, Any] = {
-            name: (info.annotation, Field(None, description=info.description))
-            for name, info in model.model_fields.items()
-            if info.is_required() and name != "id"
-        }
-        for name, (annotation, field_info) in optional.items():
-            metadata = model.model_fields[name].metadata
-            if metadata:
-                optional[name] = (Annotated[(annotation, *metadata)], field_info)
-        _PARTIAL_MODELS[etype] = create_model(f"{model.__name__}Update", __base__=model, **optional)
-    return _PARTIAL_MODELS[etype]
+    """One record is invalid; the message names the field and the problem."""
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -861,18 +832,7 @@ def _validate_record(raw: Mapping[str, Any]) -> Node | Edge:
         try:
             model = NODE_MODELS[etype].model_validate(body)
         except ValidationError as exc:
-            found = exc.errors()
-            message = "; ".join(_describe(e) for e in found)
-            partial = None
-            if all(e.get("type") == "missing" for e in found) and "id" in body:
-                try:
-                    given = _partial_model(etype).model_validate(body)
-                except ValidationError:
-                    pass
-                else:
-                    props = given.model_dump(exclude_none=True)
-                    partial = Node(etype, props.pop("id"), props)
-            raise RecordError(message, partial) from None
+            raise RecordError("; ".join(_describe(e) for e in exc.errors())) from None
         props = model.model_dump(exclude_none=True)
         ident = props.pop("id")
         return Node(etype, ident, props)
