@@ -59,4 +59,4 @@ docs: install  ## regenerate docs/data-dictionary.md from the model
 	$(BIN)/tracegraph schema > docs/data-dictionary.md
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis tracegraph-demo.tgdb*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis tracegraph-demo.tgdb* tracegraph-demo-*-806

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import checks, epcis, errors, hooks, routes, web
+from api import cases, checks, epcis, errors, hooks, routes, web
 from api.errors import BodyTooLarge
 from api.gate import StoreGate
 from api.guard import Attempts, Harden, KeyFirst
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(checks.router)
     app.include_router(epcis.router)
     app.include_router(hooks.router)
+    app.include_router(cases.router)
     app.include_router(web.router)  # the page at / and the endpoints only it needs
     app.openapi = _document(app, chosen)  # type: ignore[method-assign]
     return app

@@ -327,6 +327,26 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
             f"{_cell(systems.get('embedded_check'))} |"
         )
         yield ""
+    drill = results.get("drill")
+    if drill and drill.get("stores"):
+        stores = drill["stores"]
+        names = list(stores)
+        yield (
+            f"**Mock recall** (`tracegraph case drill {drill['suspect']}`: {drill['devices']:,} "
+            "devices; scope, the 806 / FSCA / spreadsheet reports, the evidence of every affected "
+            "batch; once per store), seconds"
+        )
+        yield ""
+        yield "| step | " + " | ".join(names) + " |"
+        yield "|---|" + "---:|" * len(names)
+        steps = [s["step"] for s in stores[names[0]]["steps"]]
+        for n, step in enumerate(steps):
+            cells = [f"{stores[x]['steps'][n]['seconds']:.2f}" for x in names]
+            yield f"| {step} | " + " | ".join(cells) + " |"
+        yield (
+            "| **total** | " + " | ".join(f"{stores[x]['total_seconds']:.2f}" for x in names) + " |"
+        )
+        yield ""
     cc = results.get("common_cause", [])
     if cc:
         yield "**Common cause** (listed case devices; every upstream entity ranked)"

@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -473,6 +474,34 @@ def common_cause_probe(
     return result
 
 
+#: A drill's suspect reaches about this many devices (the recall probe nearest to it).
+DRILL_DEVICES = 1_000
+
+
+def drill_probe(
+    run: Run, suspect: str, devices: int, stores: dict[str, GraphStore], work: Path
+) -> dict[str, Any]:
+    """A mock recall (`tracegraph case drill`): scope, the three reports and the evidence of
+    every affected batch, each step timed, once per store (a drill is what an auditor times
+    end to end, not a query to repeat)."""
+    from tracegraph.cases import drill
+
+    firm = {"firm_name": "Benchmark Medical GmbH"}
+    out: dict[str, Any] = {"suspect": suspect, "devices": devices, "stores": {}}
+    for name, store in stores.items():
+        folder = work / f"drill-{name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        done = drill(store, [suspect], folder, firm).as_json()
+        shutil.rmtree(folder, ignore_errors=True)
+        run.log(
+            f"  drill {suspect} on {name}: {done['total_seconds']:.1f} s ("
+            + ", ".join(f"{s['step']} {s['seconds']:.1f} s" for s in done["steps"])
+            + ")"
+        )
+        out["stores"][name] = done
+    return out
+
+
 def check_probe(run: Run, neo: Neo4jStore, emb: GraphStore | None, plan: Plan) -> dict[str, Any]:
     """The whole data-quality check (`tracegraph check`, every rule) on each store."""
     now = dt.datetime.now(dt.UTC)
@@ -624,6 +653,19 @@ def run_benchmark(
             ]
             log("data-quality check:")
             run.results["check"] = check_probe(run, neo, emb, plan)
+            if probes:
+                near = min(probes, key=lambda p: abs(p.devices - DRILL_DEVICES))
+                log("mock recall (case drill):")
+                section(
+                    run,
+                    "drill",
+                    lambda: (
+                        drill_probe(
+                            run, near.suspect, near.devices, {"neo4j": neo, "embedded": emb}, work
+                        ),
+                        [],
+                    ),
+                )
             if cases:
                 most = cases[max(cases)]
                 log(f"  profile of common cause over {len(most):,} cases")

@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.rule import Rule
 
 from cli.render import table
-from tracegraph import checks
+from tracegraph import casereports, cases, checks
 from tracegraph.commoncause import common_cause
 from tracegraph.demo import (
+    DEMO_ACTOR,
     DEMO_OPERATION,
     DESIGN_CHANGE,
     FAILED_CALIBRATION,
@@ -27,6 +28,8 @@ from tracegraph.evidence import evidence
 from tracegraph.impact import impact
 from tracegraph.model import Direction, EntityType, RelType
 from tracegraph.recall import recall
+from tracegraph.settings import get_settings
+from tracegraph.store.base import AuditEntry
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.trace import trace
 from tracegraph.words import plural
@@ -37,7 +40,7 @@ def fresh_demo_store(path: Path) -> EmbeddedStore:
     if path.exists():
         existing = EmbeddedStore(path)
         try:
-            if any(e.operation != DEMO_OPERATION for e in existing.audit_entries()):
+            if not all(_the_demos(e) for e in existing.audit_entries()):
                 raise BadInput(
                     f"{path}: holds data other than the demo; choose another --db for the demo"
                 )
@@ -46,6 +49,13 @@ def fresh_demo_store(path: Path) -> EmbeddedStore:
         for part in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
             part.unlink(missing_ok=True)
     return EmbeddedStore(path)
+
+
+def _the_demos(entry: AuditEntry) -> bool:
+    """Whether an audit entry is the demo's own: its load, or the case it opens."""
+    return entry.operation == DEMO_OPERATION or (
+        entry.actor == DEMO_ACTOR and str(entry.operation).startswith("case ")
+    )
 
 
 def command_name() -> tuple[str, str | None]:
@@ -213,11 +223,40 @@ def run_demo(path: Path, out: Console) -> None:
             "the finding `tracegraph check` gives before any complaint arrives."
         )
 
+    out.print(Rule(f"9. A recall case for {suspect}, and its FDA 806 draft (case, report)"))
+    case = cases.open_case(
+        store,
+        cases.draft_case(
+            store,
+            [suspect],
+            title=f"Recall of devices built with {suspect}",
+            actor=DEMO_ACTOR,
+            level="A",
+            reason="ECG baseline noise, reboots and a late arrhythmia alarm (CMP-0438)",
+        ),
+        DEMO_ACTOR,
+    )
+    reports = path.with_name(f"{path.stem}-{case.id}-806")
+    draft = casereports.write_fda806(case, casereports.firm_from(get_settings()), reports)
+    out.print(
+        f"Case {case.id} (level A: every consignee checked) froze the scope as of "
+        f"{case.as_of:%Y-%m-%d %H:%M} UTC: {plural(draft['counts']['devices'], 'device')} at "
+        f"{plural(draft['counts']['consignees'], 'consignee')}. The 806 draft is in "
+        f"[bold]{reports}[/] (report.json, report.html, consignees.csv)."
+    )
+    if draft["missing"]:
+        out.print(
+            "It lists what the store cannot know, to fill in before it is sent: "
+            + "; ".join(draft["missing"][:3])
+            + ("; …" if len(draft["missing"]) > 3 else "")
+        )
+
     out.print(Rule("Explore"))
     cmd, hint = command_name()
     if hint:
         out.print(hint, soft_wrap=True)
     out.print(f"  {cmd} check --db {path}", soft_wrap=True)
+    out.print(f"  {cmd} case show {case.id} --db {path}", soft_wrap=True)
     out.print(f"  {cmd} trace {SUSPECT_LOT} --down --db {path}", soft_wrap=True)
     out.print(f"  {cmd} trace {device} --up --format json --db {path}", soft_wrap=True)
     out.print("In the browser (docs/web.md walks through the story):")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cli import (
     audit,  # noqa: F401
+    cases,  # noqa: F401
     check,  # noqa: F401
     commands,  # noqa: F401  (registers its commands on the app)
     commoncause,  # noqa: F401

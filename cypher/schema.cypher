@@ -25,6 +25,9 @@ CREATE CONSTRAINT outbound_event_seq IF NOT EXISTS FOR (e:OutboundEvent) REQUIRE
 CREATE CONSTRAINT outbound_head_id IF NOT EXISTS FOR (h:OutboundHead) REQUIRE h.id IS UNIQUE;
 CREATE CONSTRAINT hook_id IF NOT EXISTS FOR (h:Hook) REQUIRE h.id IS UNIQUE;
 CREATE INDEX hook_attempt_hook IF NOT EXISTS FOR (a:HookAttempt) ON (a.hook);
+CREATE CONSTRAINT recall_case_id IF NOT EXISTS FOR (c:RecallCase) REQUIRE c.id IS UNIQUE;
+CREATE CONSTRAINT recall_case_head_year IF NOT EXISTS FOR (h:RecallCaseHead) REQUIRE h.year IS UNIQUE;
+CREATE INDEX recall_case_action_case IF NOT EXISTS FOR (a:RecallCaseAction) ON (a.case);
 CREATE INDEX materiallot_received_at IF NOT EXISTS FOR (n:MaterialLot) ON (n.received_at);
 CREATE INDEX batch_started_at IF NOT EXISTS FOR (n:Batch) ON (n.started_at);
 CREATE INDEX batch_completed_at IF NOT EXISTS FOR (n:Batch) ON (n.completed_at);

@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from cli.main import app as cli_app
 from tests.support.api import TestClient, api_settings, bearer, make_app, put_key
+from tracegraph import cases
 from tracegraph.demo import load_demo
-from tracegraph.keys import EVIDENCE, QUERY, WRITE, Role, revoke_key
+from tracegraph.keys import CASE_READ, CASE_WRITE, EVIDENCE, QUERY, WRITE, Role, revoke_key
 from tracegraph.store.base import GraphStore, HookRecord
 
 RECORDS = [
@@ -45,6 +46,10 @@ EPCIS: dict[str, Any] = {
         ]
     },
 }
+
+#: The recall case `served` opens (the first of this year).
+CASE = f"RC-{dt.datetime.now(dt.UTC).year}-0001"
+OPEN_CASE = {"suspects": ["MaterialLot:L-2026-0042"], "title": "auth matrix"}
 
 #: (method, path, request arguments, roles allowed besides admin)
 ENDPOINTS: list[tuple[str, str, dict[str, Any], frozenset[Role]]] = [
@@ -75,6 +80,16 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any], frozenset[Role]]] = [
      {"json": {"url": "http://127.0.0.1:9/hook", "events": ["findings"]}}, frozenset()),
     ("GET", "/v1/hooks/log", {}, frozenset()),
     ("DELETE", "/v1/hooks/h-auth", {}, frozenset()),
+    # recall cases (api/cases.py); `served` opens CASE, closed last
+    ("GET", "/v1/cases", {}, CASE_READ),
+    ("POST", "/v1/cases", {"json": OPEN_CASE}, CASE_WRITE),
+    ("GET", f"/v1/cases/{CASE}", {}, CASE_READ),
+    ("POST", f"/v1/cases/{CASE}/notify", {"json": {"customer": "C-01", "at": "2026-03-01"}},
+     CASE_WRITE),
+    ("POST", f"/v1/cases/{CASE}/respond", {"json": {"customer": "C-01", "at": "2026-03-02"}},
+     CASE_WRITE),
+    ("GET", f"/v1/cases/{CASE}/reports/fda-806", {}, CASE_READ),
+    ("POST", f"/v1/cases/{CASE}/close", {}, CASE_WRITE),
 ]  # fmt: skip
 PUBLIC = ["/healthz", "/readyz", "/openapi.json"]
 
@@ -84,6 +99,8 @@ def served(request: pytest.FixtureRequest, store: GraphStore) -> Iterator[tuple[
     load_demo(store)
     store.outbox.add_hook(HookRecord("h-auth", "http://127.0.0.1:9/hook", ("findings",),
                                      "s" * 32, dt.datetime.now(dt.UTC)))  # fmt: skip
+    opened = cases.draft_case(store, OPEN_CASE["suspects"], title="auth matrix", actor="test")
+    assert cases.open_case(store, opened, "test").id == CASE
     # The matrix sends wrong keys to every endpoint from one client: more than the attempt
     # limit allows (tests/test_api_hardening.py holds that limit).
     with TestClient(make_app(request, store, auth_failures=1000)) as client:
@@ -104,7 +121,9 @@ def test_the_matrix_covers_every_endpoint_of_the_app(
         (m, p.replace("Device/D-000125", "{type}/{id}")
               .replace("MaterialLot/L-2026-0042", "{type}/{id}")
               .replace("CO-118", "{change_id}")
-              .replace("h-auth", "{hook_id}"))
+              .replace("h-auth", "{hook_id}")
+              .replace(CASE, "{case_id}")
+              .replace("fda-806", "{kind}"))
         for m, p, _, _ in ENDPOINTS
     }  # fmt: skip
     assert templates == routes

@@ -57,6 +57,11 @@ RULES_NO_SCHEMA_STATES = (
     "give case devices or complaint filters",
     # a search is for some text (q), or lists the nodes of one type
     "q: empty; give a key",
+    # a recall case is opened on suspects that reach a device, and worked while it is open
+    "no device in scope; nothing to open a case on",
+    "a closed case takes no more actions",
+    # a consignee's responses account for no more devices than it has in the case
+    "devices returned or corrected in all",
 )
 
 

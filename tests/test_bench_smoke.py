@@ -75,6 +75,14 @@ def test_every_system_gives_the_same_answers(tiny_run: Any) -> None:
     assert epcis["events"] > 0
     assert epcis["records"] > 0
     assert "as EPCIS 2.0 into embedded" in report.markdown(tiny_run)
+    # A mock recall (case drill) on both stores, every step timed.
+    drill = tiny_run["drill"]
+    assert set(drill["stores"]) == {"neo4j", "embedded"}
+    for done in drill["stores"].values():
+        assert [s["step"] for s in done["steps"]] == [
+            "scope", "fda-806", "fsca", "spreadsheet", "evidence"
+        ]  # fmt: skip
+    assert "**Mock recall**" in report.markdown(tiny_run)
     # The whole data-quality check, timed on both stores, with the same findings.
     assert tiny_run["check"]["identical"], tiny_run["check"]
     assert set(tiny_run["check"]["systems"]) == {"neo4j_check", "embedded_check"}

@@ -9,6 +9,8 @@ from tracegraph.importer import ImportReport, import_records, read_jsonl
 from tracegraph.store.base import GraphStore, WriteRequest
 
 DEMO_OPERATION = "demo"
+#: Who the demo's writes are by (its load, and the recall case it opens).
+DEMO_ACTOR = "tracegraph demo"
 
 #: The story's cast (see tracegraph/data/README.md).
 SUSPECT_LOT = "MaterialLot:L-2026-0042"
@@ -25,7 +27,7 @@ def dataset() -> Traversable:
 
 def load_demo(store: GraphStore) -> ImportReport:
     request = WriteRequest(
-        actor="tracegraph demo",
+        actor=DEMO_ACTOR,
         operation=DEMO_OPERATION,
         source="demo",
         reason="ECG-monitor demo scenario",

@@ -362,6 +362,15 @@ COUNTRIES: Final = (
     ("IN", ("Pune", "Kochi", "Jaipur")),
 )
 DISTRICTS: Final = ("North", "South", "East", "West", "Central", "Riverside", "Hillside")
+#: Country calling codes, for the customers' phone numbers: each number is +CC 555 01NN, a
+#: block kept for fiction in North America and used here everywhere so no real line is named.
+CALLING_CODES: Final = {
+    "DE": "49", "FR": "33", "IT": "39", "ES": "34", "NL": "31", "GB": "44", "SE": "46",
+    "PL": "48", "US": "1", "CA": "1", "BR": "55", "JP": "81", "AU": "61", "IN": "91",
+}  # fmt: skip
+#: Streets and recall contacts of the generated customers: plainly made up.
+STREETS: Final = ("Example Street", "Sample Road", "Placeholder Avenue", "Fictional Way")
+CONTACTS: Final = ("A. Sample", "B. Example", "C. Placeholder", "D. Fictional", "E. Testperson")
 HOSPITAL_KINDS: Final = (
     "University Hospital",
     "General Hospital",
@@ -583,6 +592,11 @@ class _Generator:
                 "id": f"C-{n + 1:04d}",
                 "name": name,
                 "country": country,
+                # derived from n, not drawn from rng: the rest of the genealogy stays as it was
+                "address": f"{n % 180 + 1} {STREETS[n % len(STREETS)]}, "
+                f"{10000 + (n * 7919) % 89999:05d} {city}, {country}",
+                "phone": f"+{CALLING_CODES.get(country, '1')} 555 01{n % 100:02d}",
+                "contact": f"{CONTACTS[n % len(CONTACTS)]}, recall coordinator",
                 "source": "ERP",
             }
 

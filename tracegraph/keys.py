@@ -36,6 +36,9 @@ class Role(StrEnum):
 QUERY: Final = frozenset({Role.analyst, Role.auditor, Role.admin})
 EVIDENCE: Final = frozenset({Role.auditor, Role.admin})
 WRITE: Final = frozenset({Role.integrator, Role.admin})
+#: Recall cases (§8): analysts open and work them, auditors read them.
+CASE_WRITE: Final = frozenset({Role.analyst, Role.admin})
+CASE_READ: Final = frozenset({Role.analyst, Role.auditor, Role.admin})
 
 
 @dataclass(frozen=True)

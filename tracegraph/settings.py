@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     require_reason: bool = Field(
         False, description="refuse an import without a reason (--reason) for the audit trail"
     )
+    # Recall reports (docs/cases.md): what the store cannot know about the firm
+    firm_name: str | None = Field(None, description="the firm's name on recall reports")
+    firm_address: str | None = Field(None, description="the firm's address on recall reports")
+    firm_fei: str | None = Field(
+        None, description="FDA establishment identifier (FEI) or registration number (806)"
+    )
+    firm_srn: str | None = Field(
+        None, description="EU single registration number (SRN) of the manufacturer (FSCA)"
+    )
+    responsible_person: str | None = Field(
+        None, description="who is responsible for the recall (name, phone or e-mail)"
+    )
     # HTTP API (`tracegraph serve`)
     max_body_bytes: int = Field(
         100_000_000, ge=1, description="largest request body the API accepts (bigger: 413)"

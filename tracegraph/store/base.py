@@ -591,6 +591,168 @@ class Outbox(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class CaseRecord:
+    """A recall case as the store keeps it (docs/cases.md). ``scope`` is the recall answer's
+    JSON frozen at opening; a listing leaves it out (None)."""
+
+    id: str
+    title: str
+    level: str
+    reason: str | None
+    suspects: tuple[str, ...]
+    window: Mapping[str, Any]
+    #: the moment the scope was frozen
+    as_of: dt.datetime
+    status: str
+    opened_at: dt.datetime
+    opened_by: str
+    closed_at: dt.datetime | None = None
+    closed_by: str | None = None
+    #: the audit entry that opened it
+    audit_seq: int | None = None
+    scope: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def fields_json(self) -> dict[str, Any]:
+        """Everything but the id and the scope: what a store keeps as the case's data."""
+        return {
+            "title": self.title,
+            "level": self.level,
+            "reason": self.reason,
+            "suspects": list(self.suspects),
+            "window": dict(self.window),
+            "as_of": iso(self.as_of),
+            "status": self.status,
+            "opened_at": iso(self.opened_at),
+            "opened_by": self.opened_by,
+            "closed_at": iso(self.closed_at) if self.closed_at else None,
+            "closed_by": self.closed_by,
+            "audit_seq": self.audit_seq,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, **self.fields_json()}
+
+    @classmethod
+    def from_json(
+        cls, case_id: str, data: Mapping[str, Any], scope: Mapping[str, Any] | None = None
+    ) -> CaseRecord:
+        closed = data.get("closed_at")
+        return cls(
+            id=case_id,
+            title=data["title"],
+            level=data["level"],
+            reason=data.get("reason"),
+            suspects=tuple(data["suspects"]),
+            window=dict(data.get("window") or {}),
+            as_of=as_utc(dt.datetime.fromisoformat(data["as_of"])),
+            status=data["status"],
+            opened_at=as_utc(dt.datetime.fromisoformat(data["opened_at"])),
+            opened_by=data["opened_by"],
+            closed_at=as_utc(dt.datetime.fromisoformat(closed)) if closed else None,
+            closed_by=data.get("closed_by"),
+            audit_seq=data.get("audit_seq"),
+            scope=scope,
+        )
+
+
+@dataclass(frozen=True)
+class CaseAction:
+    """One entry of a case's action log: a consignee notified, or its response."""
+
+    case: str
+    #: ``notify`` or ``respond``
+    kind: str
+    #: the consignee's key (``Customer:…``)
+    customer: str
+    #: when it happened (as the user says)
+    at: dt.datetime
+    recorded_at: dt.datetime
+    recorded_by: str
+    #: the kind's own fields: ``via`` (notify); ``returned``, ``corrected``, ``note`` (respond)
+    data: Mapping[str, Any] = field(default_factory=dict)
+    #: its number in the case's log (1, 2, ...) and its audit entry, given by the store
+    n: int = 0
+    audit_seq: int | None = None
+
+    def fields_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "customer": self.customer,
+            "at": iso(self.at),
+            "recorded_at": iso(self.recorded_at),
+            "recorded_by": self.recorded_by,
+            "audit_seq": self.audit_seq,
+            **dict(self.data),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {"case": self.case, "n": self.n, **self.fields_json()}
+
+    @classmethod
+    def from_json(cls, case_id: str, n: int, data: Mapping[str, Any]) -> CaseAction:
+        own = {"kind", "customer", "at", "recorded_at", "recorded_by", "audit_seq"}
+        return cls(
+            case=case_id,
+            kind=data["kind"],
+            customer=data["customer"],
+            at=as_utc(dt.datetime.fromisoformat(data["at"])),
+            recorded_at=as_utc(dt.datetime.fromisoformat(data["recorded_at"])),
+            recorded_by=data["recorded_by"],
+            data={k: v for k, v in data.items() if k not in own},
+            n=n,
+            audit_seq=data.get("audit_seq"),
+        )
+
+
+def case_id(year: int, n: int) -> str:
+    """The id of the ``n``th case opened in ``year``: RC-2026-0001."""
+    return f"RC-{year}-{n:04d}"
+
+
+def case_entry(
+    request: WriteRequest, *, source: str, seq: int, at: dt.datetime, prev_hash: str
+) -> AuditEntry:
+    """The audit entry of one case command: it changes no record of the graph (its digest is
+    that of no changes), and its ``source`` names the case."""
+    named = WriteRequest(request.actor, request.operation, source, request.reason)
+    return seal(named, WriteSummary(), [], seq=seq, at=at, prev_hash=prev_hash)
+
+
+@runtime_checkable
+class CaseBook(Protocol):
+    """Where a store keeps recall cases and their action logs (docs/cases.md). Every write is
+    one transaction that also appends the command's audit entry (`case_entry`), so the case
+    and its entry are kept together or not at all. Not part of the graph's history: an as-of
+    view reads its store's and refuses writes."""
+
+    def open(self, case: CaseRecord, request: WriteRequest) -> CaseRecord:
+        """Keep a new case (its ``id`` and ``audit_seq`` are ignored): the store gives it the
+        next id of its opening year and its audit entry's seq, and answers it as kept."""
+        ...
+
+    def cases(self) -> list[CaseRecord]:
+        """Every case, oldest first, without its scope."""
+        ...
+
+    def get(self, case_id: str) -> CaseRecord | None:
+        """One case with its frozen scope; None if no case has this id."""
+        ...
+
+    def record(self, action: CaseAction, request: WriteRequest) -> CaseAction:
+        """Append one action to its case's log (``n`` and ``audit_seq`` are given here);
+        `NotFound` if the case is not there."""
+        ...
+
+    def close(self, case_id: str, at: dt.datetime, by: str, request: WriteRequest) -> CaseRecord:
+        """Mark the case closed; `NotFound` if it is not there."""
+        ...
+
+    def actions(self, case_id: str) -> list[CaseAction]:
+        """The case's action log, in the order it was recorded."""
+        ...
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     """What every store offers. Keys are ``Type:id`` strings throughout.
@@ -604,6 +766,8 @@ class GraphStore(Protocol):
     keyring: KeyRing
     #: The store's outbound events, hooks and their delivery state.
     outbox: Outbox
+    #: The store's recall cases and their action logs.
+    cases: CaseBook
 
     def describe(self) -> dict[str, str]:
         """Kind, location and version, for logs and `/readyz`."""

@@ -34,13 +34,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, cast
 
 import orjson
 
-from tracegraph.errors import BadInput, StoreError, StoreUnavailable
+from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
     FAMILY,
     MAX_HOPS,
@@ -57,6 +57,9 @@ from tracegraph.store.base import (
     GENESIS,
     ApiKeyRecord,
     AuditEntry,
+    CaseAction,
+    CaseBook,
+    CaseRecord,
     DeliveryAttempt,
     HookRecord,
     KeyRing,
@@ -71,6 +74,8 @@ from tracegraph.store.base import (
     WriteRequest,
     WriteSummary,
     as_utc,
+    case_entry,
+    case_id,
     edge_ident,
     plan_write,
     seal,
@@ -179,6 +184,25 @@ CREATE INDEX IF NOT EXISTS hook_attempt_hook ON hook_attempt (hook, at, id);
 CREATE INDEX IF NOT EXISTS hook_attempt_at ON hook_attempt (at, hook, id);
 """
 _OUTBOX_TABLES: Final = ("outbound_event", "hook", "hook_attempt")
+
+#: Recall cases and their action logs (docs/cases.md), made on open like the outbound tables.
+#: ``data`` is the case's fields as JSON, ``scope`` the recall answer frozen at opening.
+_CASE_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS recall_case (
+    seq   INTEGER PRIMARY KEY,
+    id    TEXT NOT NULL UNIQUE,
+    year  INTEGER NOT NULL,
+    data  BLOB NOT NULL,
+    scope BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recall_case_action (
+    case_id TEXT NOT NULL,
+    n       INTEGER NOT NULL,
+    data    BLOB NOT NULL,
+    PRIMARY KEY (case_id, n)
+) WITHOUT ROWID;
+"""
+_CASE_TABLES: Final = ("recall_case", "recall_case_action")
 
 
 class StoreBusy(StoreUnavailable):
@@ -314,6 +338,7 @@ class _Reads(ReadPrimitives):
     as_of: dt.datetime | None = None
     keyring: KeyRing
     outbox: Outbox
+    cases: CaseBook
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -955,6 +980,128 @@ class _ReadOnlyOutbox:
         return self._outbox.attempts(hook_id, limit)
 
 
+def _append_case_entry(db: sqlite3.Connection, request: WriteRequest, source: str) -> AuditEntry:
+    """Append a case command's audit entry inside the caller's write transaction."""
+    last = db.execute("SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    previous = _entry_from_row(last[1]) if last else None
+    now = dt.datetime.now(dt.UTC)
+    if previous is not None and previous.at is not None:
+        now = max(now, previous.at)
+    seq = (last[0] + 1) if last else 1
+    prev_hash = previous.hash if previous is not None else GENESIS
+    entry = case_entry(request, source=source, seq=seq, at=now, prev_hash=prev_hash)
+    db.execute(
+        "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
+        (seq, us(now), orjson.dumps(entry.as_json()).decode()),
+    )
+    return entry
+
+
+class _CaseBook:
+    """Recall cases in ``recall_case`` and their logs in ``recall_case_action``; each write is
+    one write transaction with its audit entry."""
+
+    def __init__(self, store: EmbeddedStore) -> None:
+        self._store = store
+
+    def open(self, case: CaseRecord, request: WriteRequest) -> CaseRecord:
+        year = case.opened_at.year
+        with self._store._writing() as db:
+            (n,) = db.execute("SELECT count(*) FROM recall_case WHERE year = ?", (year,)).fetchone()
+            made = case_id(year, n + 1)
+            entry = _append_case_entry(db, request, made)
+            kept = replace(case, id=made, audit_seq=entry.seq)
+            db.execute(
+                "INSERT INTO recall_case (id, year, data, scope) VALUES (?, ?, ?, ?)",
+                (
+                    made,
+                    year,
+                    orjson.dumps(kept.fields_json()).decode(),
+                    orjson.dumps(dict(case.scope or {}), default=iso),
+                ),
+            )
+        return kept
+
+    def cases(self) -> list[CaseRecord]:
+        with self._store._snapshot() as db:
+            rows = db.execute("SELECT id, data FROM recall_case ORDER BY seq").fetchall()
+        return [CaseRecord.from_json(i, orjson.loads(data)) for i, data in rows]
+
+    def get(self, case_id: str) -> CaseRecord | None:
+        with self._store._snapshot() as db:
+            row = db.execute(
+                "SELECT id, data, scope FROM recall_case WHERE id = ?", (case_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return CaseRecord.from_json(row[0], orjson.loads(row[1]), orjson.loads(row[2]))
+
+    def record(self, action: CaseAction, request: WriteRequest) -> CaseAction:
+        with self._store._writing() as db:
+            if (
+                db.execute("SELECT 1 FROM recall_case WHERE id = ?", (action.case,)).fetchone()
+                is None
+            ):
+                raise NotFound(f"case {action.case}: no such case")
+            (n,) = db.execute(
+                "SELECT coalesce(max(n), 0) FROM recall_case_action WHERE case_id = ?",
+                (action.case,),
+            ).fetchone()
+            entry = _append_case_entry(db, request, action.case)
+            kept = replace(action, n=n + 1, audit_seq=entry.seq)
+            db.execute(
+                "INSERT INTO recall_case_action (case_id, n, data) VALUES (?, ?, ?)",
+                (action.case, n + 1, orjson.dumps(kept.fields_json(), default=iso).decode()),
+            )
+        return kept
+
+    def close(self, case_id: str, at: dt.datetime, by: str, request: WriteRequest) -> CaseRecord:
+        with self._store._writing() as db:
+            row = db.execute("SELECT data FROM recall_case WHERE id = ?", (case_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"case {case_id}: no such case")
+            case = CaseRecord.from_json(case_id, orjson.loads(row[0]))
+            _append_case_entry(db, request, case_id)
+            kept = replace(case, status="closed", closed_at=at, closed_by=by)
+            db.execute(
+                "UPDATE recall_case SET data = ? WHERE id = ?",
+                (orjson.dumps(kept.fields_json()).decode(), case_id),
+            )
+        return kept
+
+    def actions(self, case_id: str) -> list[CaseAction]:
+        with self._store._snapshot() as db:
+            rows = db.execute(
+                "SELECT n, data FROM recall_case_action WHERE case_id = ? ORDER BY n", (case_id,)
+            ).fetchall()
+        return [CaseAction.from_json(case_id, n, orjson.loads(data)) for n, data in rows]
+
+
+class _ReadOnlyCaseBook:
+    """A view's cases: its store's, read-only."""
+
+    def __init__(self, book: CaseBook) -> None:
+        self._book = book
+
+    def open(self, case: CaseRecord, request: WriteRequest) -> CaseRecord:
+        raise BadInput("an as-of view is read-only")
+
+    def cases(self) -> list[CaseRecord]:
+        return self._book.cases()
+
+    def get(self, case_id: str) -> CaseRecord | None:
+        return self._book.get(case_id)
+
+    def record(self, action: CaseAction, request: WriteRequest) -> CaseAction:
+        raise BadInput("an as-of view is read-only")
+
+    def close(self, case_id: str, at: dt.datetime, by: str, request: WriteRequest) -> CaseRecord:
+        raise BadInput("an as-of view is read-only")
+
+    def actions(self, case_id: str) -> list[CaseAction]:
+        return self._book.actions(case_id)
+
+
 class EmbeddedStore(_Reads):
     kind = "embedded"
 
@@ -972,6 +1119,7 @@ class EmbeddedStore(_Reads):
         self._opened_lock = threading.Lock()
         self.keyring = _KeyRing(self)
         self.outbox = _Outbox(self)
+        self.cases = _CaseBook(self)
         if self.path.is_dir():
             raise StoreUnavailable(f"{self.path}: is a folder; --db names the store's file")
         if not self.path.exists():
@@ -1052,10 +1200,10 @@ class EmbeddedStore(_Reads):
         with self._snapshot() as db:
             found = db.execute(
                 f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                f"AND name IN ({_marks(len(_OUTBOX_TABLES))})",
-                _OUTBOX_TABLES,
+                f"AND name IN ({_marks(len(_OUTBOX_TABLES + _CASE_TABLES))})",
+                _OUTBOX_TABLES + _CASE_TABLES,
             ).fetchone()[0]
-        if found == len(_OUTBOX_TABLES):
+        if found == len(_OUTBOX_TABLES + _CASE_TABLES):
             return
         db = self._db()
         try:
@@ -1356,6 +1504,7 @@ class EmbeddedAsOf(_Reads):
         self.as_of = as_utc(as_of)
         self.keyring = _ReadOnlyKeyRing(store.keyring)
         self.outbox = _ReadOnlyOutbox(store.outbox)
+        self.cases = _ReadOnlyCaseBook(store.cases)
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -1398,8 +1547,8 @@ def create_schema(db: sqlite3.Connection) -> None:
 
 
 def create_outbox(db: sqlite3.Connection) -> None:
-    """The outbound tables that are missing, inside the caller's transaction."""
-    for statement in _OUTBOX_SCHEMA.split(";"):
+    """The outbound and case tables that are missing, inside the caller's transaction."""
+    for statement in (_OUTBOX_SCHEMA + ";" + _CASE_SCHEMA).split(";"):
         if statement.strip():
             db.execute(statement)
 

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import neo4j
@@ -22,7 +23,7 @@ from neo4j import GraphDatabase, Query, RoutingControl
 from neo4j import exceptions as neo4j_errors
 
 from tracegraph import queries
-from tracegraph.errors import BadInput, StoreError, StoreUnavailable
+from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
     GENEALOGY,
     MAKING,
@@ -42,6 +43,9 @@ from tracegraph.store.base import (
     REL_TYPE_BY_NAME,
     ApiKeyRecord,
     AuditEntry,
+    CaseAction,
+    CaseBook,
+    CaseRecord,
     DeliveryAttempt,
     HookRecord,
     KeyRing,
@@ -57,6 +61,8 @@ from tracegraph.store.base import (
     WriteRequest,
     WriteSummary,
     as_utc,
+    case_entry,
+    case_id,
     plan_write,
     seal,
     sort_edges,
@@ -398,6 +404,7 @@ class Neo4jStore(_GraphReads):
         self._schema_ready = False
         self.keyring: KeyRing = Neo4jKeyRing(self)
         self.outbox: Outbox = Neo4jOutbox(self)
+        self.cases: CaseBook = Neo4jCaseBook(self)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -841,6 +848,131 @@ class Neo4jOutbox:
         return [_attempt(rec["attempt"]) for rec in records]
 
 
+class Neo4jCaseBook:
+    """Recall cases and their action logs: :RecallCase and :RecallCaseAction nodes beside the
+    graph (no :Node). Each write is one managed transaction that takes the audit chain's write
+    lock and appends the command's audit entry, like an import. An as-of view's book reads the
+    live one and refuses writes."""
+
+    def __init__(self, store: Neo4jStore, *, read_only: bool = False) -> None:
+        self.store = store
+        self.read_only = read_only
+
+    def _transaction(self, work: Any, *args: Any) -> Any:
+        """Run ``work(tx, seq, at, prev_hash, *args)`` in one write transaction holding the
+        audit chain's lock; ``work`` answers (result, audit entry to append)."""
+        if self.read_only:
+            raise BadInput("an as-of view is read-only")
+        store = self.store
+        store._ensure_schema()
+
+        def unit(tx: neo4j.ManagedTransaction) -> Any:
+            store._run(tx, "write_lock")
+            last = store._run(tx, "audit_last")
+            seq = (last[0]["seq"] + 1) if last else 1
+            prev_hash = last[0]["hash"] if last else GENESIS
+            now = dt.datetime.now(dt.UTC)
+            if last:
+                now = max(now, _native(last[0]["at"]))
+            result, entry = work(tx, seq, now, prev_hash, *args)
+            store._run(tx, "audit_append", entry={**entry.as_json(), "at": now})
+            return result
+
+        try:
+            with store.driver.session(
+                database=store.database,
+                bookmark_manager=store.driver.execute_query_bookmark_manager,
+            ) as session:
+                return session.execute_write(neo4j.unit_of_work(metadata={"query": "case"})(unit))
+        except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
+            raise store._fail(exc) from exc
+
+    def open(self, case: CaseRecord, request: WriteRequest) -> CaseRecord:
+        store = self.store
+
+        def work(
+            tx: neo4j.ManagedTransaction, seq: int, now: dt.datetime, prev_hash: str
+        ) -> tuple[CaseRecord, AuditEntry]:
+            year = case.opened_at.year
+            made = case_id(year, store._run(tx, "case_next", year=year)[0]["n"])
+            entry = case_entry(request, source=made, seq=seq, at=now, prev_hash=prev_hash)
+            kept = replace(case, id=made, audit_seq=seq)
+            store._run(
+                tx,
+                "case_create",
+                id=made,
+                opened_at=as_utc(case.opened_at),
+                data=orjson.dumps(kept.fields_json()).decode(),
+                scope=orjson.dumps(dict(case.scope or {}), default=iso).decode(),
+            )
+            return kept, entry
+
+        kept: CaseRecord = self._transaction(work)
+        return kept
+
+    def cases(self) -> list[CaseRecord]:
+        return [
+            CaseRecord.from_json(rec["id"], orjson.loads(rec["data"]))
+            for rec in self.store._read("case_all")
+        ]
+
+    def get(self, case_id: str) -> CaseRecord | None:
+        records = self.store._read("case_get", id=case_id)
+        if not records:
+            return None
+        rec = records[0]
+        return CaseRecord.from_json(
+            rec["id"], orjson.loads(rec["data"]), orjson.loads(rec["scope"])
+        )
+
+    def record(self, action: CaseAction, request: WriteRequest) -> CaseAction:
+        store = self.store
+
+        def work(
+            tx: neo4j.ManagedTransaction, seq: int, now: dt.datetime, prev_hash: str
+        ) -> tuple[CaseAction, AuditEntry]:
+            entry = case_entry(request, source=action.case, seq=seq, at=now, prev_hash=prev_hash)
+            data = replace(action, audit_seq=seq).fields_json()
+            found = store._run(
+                tx,
+                "case_action_add",
+                case=action.case,
+                data=orjson.dumps(data, default=iso).decode(),
+            )
+            if not found:
+                raise NotFound(f"case {action.case}: no such case")
+            return replace(action, n=found[0]["n"], audit_seq=seq), entry
+
+        kept: CaseAction = self._transaction(work)
+        return kept
+
+    def close(self, case_id: str, at: dt.datetime, by: str, request: WriteRequest) -> CaseRecord:
+        store = self.store
+
+        def work(
+            tx: neo4j.ManagedTransaction, seq: int, now: dt.datetime, prev_hash: str
+        ) -> tuple[CaseRecord, AuditEntry]:
+            found = store._run(tx, "case_get", id=case_id)
+            if not found:
+                raise NotFound(f"case {case_id}: no such case")
+            case = CaseRecord.from_json(case_id, orjson.loads(found[0]["data"]))
+            kept = replace(case, status="closed", closed_at=at, closed_by=by)
+            store._run(
+                tx, "case_update", id=case_id, data=orjson.dumps(kept.fields_json()).decode()
+            )
+            entry = case_entry(request, source=case_id, seq=seq, at=now, prev_hash=prev_hash)
+            return kept, entry
+
+        kept: CaseRecord = self._transaction(work)
+        return kept
+
+    def actions(self, case_id: str) -> list[CaseAction]:
+        return [
+            CaseAction.from_json(case_id, rec["n"], orjson.loads(rec["data"]))
+            for rec in self.store._read("case_actions", case=case_id)
+        ]
+
+
 def _event(rec: neo4j.Record) -> OutboundEvent:
     return OutboundEvent(rec["seq"], rec["kind"], _native(rec["at"]), orjson.loads(rec["data"]))
 
@@ -912,6 +1044,7 @@ class Neo4jAsOf(_GraphReads):
         # API keys are not part of the graph's history: a view reads the live ones.
         self.keyring: KeyRing = Neo4jKeyRing(store, read_only=True)
         self.outbox: Outbox = Neo4jOutbox(store, read_only=True)
+        self.cases: CaseBook = Neo4jCaseBook(store, read_only=True)
 
     def _read(self, name: str, **params: Any) -> list[neo4j.Record]:
         return self.store._read(f"{name}_as_of", as_of=self.as_of, **params)
