@@ -47,7 +47,7 @@ class HookRequest(BaseModel):
     events: list[EventKind] = Field(
         min_length=1,
         max_length=10,
-        description="The kinds of event to send (cases: recall cases, none emitted yet).",
+        description="The kinds of event to send (cases: recall case steps).",
     )
     secret: str | None = Field(
         None,

@@ -36,7 +36,7 @@ def add(
         str,
         typer.Option(
             help=f"The kinds of event to send, comma-separated: {', '.join(KINDS)} "
-            "(cases: recall cases, none emitted yet).",
+            "(cases: a recall case opened, notified, answered, closed).",
             show_default=False,
         ),
     ],

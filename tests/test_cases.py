@@ -215,6 +215,14 @@ def test_consignees_are_worked_to_the_level_target_and_every_command_is_audited(
     result = audit.verify(store)
     assert result.intact, result.message()
     assert result.entries == len(entries)
+    # Each step is a `cases` outbound event for hooks, in order (docs/hooks.md).
+    sent = store.outbox.events(0, ["cases"])
+    assert [e.data["step"] for e in sent] == [
+        "open", *["notify", "respond"] * target, "close"
+    ]  # fmt: skip
+    assert {e.data["case"]["id"] for e in sent} == {case.id}
+    assert sent[1].data["recorded"]["via"] == "email"
+    assert sent[-1].data["effectiveness"]["checked"] == target
 
 
 def test_a_case_edited_in_the_audit_chain_is_caught(embedded_store: GraphStore) -> None:

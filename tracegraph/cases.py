@@ -114,11 +114,21 @@ def draft_case(
     )
 
 
+def _emit(store: GraphStore, step: str, case: CaseRecord, **more: Any) -> None:
+    """A ``cases`` outbound event for hooks and pollers (docs/hooks.md), appended right after
+    the case write committed: ``step`` is open, notify, respond or close."""
+    data = {"step": step, "case": case.as_json(), **more}
+    store.outbox.append([("cases", data)], dt.datetime.now(dt.UTC))
+
+
 def open_case(store: GraphStore, draft: CaseRecord, actor: str) -> CaseRecord:
     """Keep a drafted case: the store gives it its id, and the audit entry ``case open``."""
-    return store.cases.open(
+    case = store.cases.open(
         draft, WriteRequest(actor, "case open", reason=f"{draft.title} (level {draft.level})")
     )
+    counts = (case.scope or {}).get("counts", {})
+    _emit(store, "open", case, counts=counts)
+    return case
 
 
 def _case(store: GraphStore, case_id: str) -> CaseRecord:
@@ -168,7 +178,9 @@ def notify(
         data={"via": via},
     )
     request = WriteRequest(actor, "case notify", reason=f"{key} notified by {via} at {iso(at)}")
-    return store.cases.record(action, request)
+    done = store.cases.record(action, request)
+    _emit(store, "notify", case, recorded=done.as_json())
+    return done
 
 
 def respond(
@@ -214,7 +226,9 @@ def respond(
         "case respond",
         reason=f"{key} responded at {iso(at)}: {returned} returned, {corrected} corrected",
     )
-    return store.cases.record(action, request)
+    done = store.cases.record(action, request)
+    _emit(store, "respond", case, recorded=done.as_json())
+    return done
 
 
 def close(store: GraphStore, case_id: str, actor: str) -> CaseRecord:
@@ -230,7 +244,9 @@ def close(store: GraphStore, case_id: str, actor: str) -> CaseRecord:
         reason=f"{effect['checked']} of {effect['consignees']} consignees checked "
         f"(level {case.level} target {effect['target_consignees']})",
     )
-    return store.cases.close(case.id, dt.datetime.now(dt.UTC), actor, request)
+    closed = store.cases.close(case.id, dt.datetime.now(dt.UTC), actor, request)
+    _emit(store, "close", closed, effectiveness=effect)
+    return closed
 
 
 def list_cases(store: GraphStore) -> list[CaseRecord]:

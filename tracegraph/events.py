@@ -27,7 +27,7 @@ from tracegraph.store.base import GraphStore, OutboundEvent, WriteRequest
 
 class EventKind(StrEnum):
     findings = "findings"
-    #: Reserved for recall cases (PRODUCT §8): a hook may ask for them; none is emitted yet.
+    #: A recall case opened, a consignee notified or responding, a case closed (PRODUCT §8).
     cases = "cases"
     imports = "imports"
 
