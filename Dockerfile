@@ -1,7 +1,7 @@
 # The TraceGraph API image: installs the package exactly as the README does (pip install .).
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md hatch_build.py ./
 COPY tracegraph ./tracegraph
 COPY cypher ./cypher
 COPY api ./api

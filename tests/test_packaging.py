@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,30 @@ def test_wheel_install_gives_a_working_command(tmp_path: Path) -> None:
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
     where = subprocess.run(
-        [str(py), "-c", "import tracegraph, cypher; print(tracegraph.__file__, cypher.__file__)"],
+        [str(py), "-c", "import tracegraph, tracegraph.cypher as c; print(tracegraph.__file__, "
+         "c.__file__)"],
         capture_output=True, text=True, cwd=tmp_path, check=True,
     ).stdout  # fmt: skip
     assert str(ROOT) not in where  # loaded from the installed wheel, not the checkout
+    # One top-level package, `tracegraph`: the front ends and the query files ship inside it,
+    # so nothing named `api`, `cli` or `cypher` lands in site-packages to collide with others.
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {n.split("/")[0] for n in archive.namelist() if not n.split("/")[0].endswith(
+            (".dist-info", ".data"))}  # fmt: skip
+    assert tops == {"tracegraph"}
+    assert not [p.name for p in Path(pth).iterdir() if p.name in ("api", "cli", "cypher")]
+    found = subprocess.run(
+        [str(py), "-c", "import importlib.util as u; print([n for n in ('api', 'cli', 'cypher') "
+         "if u.find_spec(n)])"],
+        capture_output=True, text=True, cwd=tmp_path, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert found == "[]"
+    # The API's app and its page come from inside the package too.
+    page = subprocess.run(
+        [str(py), "-c", "from tracegraph.api.app import create_app; "
+         "from fastapi.testclient import TestClient; from tracegraph.settings import Settings; "
+         f"c = TestClient(create_app(Settings(db={str(tmp_path / 'demo.tgdb')!r}))); "
+         "print(c.get('/').status_code, c.get('/static/app.js').status_code)"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert page.stdout.split() == ["200", "200"], page.stderr

@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from importlib import resources, util
 from typing import Literal
 
 from tracegraph.model import DESIGN, EVIDENCE, GENEALOGY, MAKING, MAX_HOPS, OUTPUT
@@ -199,11 +199,18 @@ def build(files: Iterable[tuple[str, str]]) -> dict[str, NamedQuery]:
     return dict(sorted(found.items()))
 
 
+def _cypher_package() -> str:
+    """Where the query files are: inside the package in an installed wheel (hatch_build.py),
+    beside it in a checkout."""
+    return "tracegraph.cypher" if util.find_spec("tracegraph.cypher") is not None else "cypher"
+
+
 @cache
 def load_all() -> dict[str, NamedQuery]:
+    files = resources.files(_cypher_package())
     return build(
         (entry.name, entry.read_text(encoding="utf-8"))
-        for entry in sorted(resources.files("cypher").iterdir(), key=lambda e: e.name)
+        for entry in sorted(files.iterdir(), key=lambda e: e.name)
         if entry.name.endswith(".cypher")
     )
 
