@@ -24,7 +24,7 @@ from starlette.responses import Response
 from api.auth import allow
 from api.gate import StoreGate, gate
 from api.paging import Pager, json_response, pager
-from api.routes import AsOf, RecallRequest, problems, when
+from api.routes import TIME, AsOf, RecallRequest, problems, when
 from tracegraph.dashboard import DEFAULT_RECENT, DEFAULT_TOP, MAX_ROWS, dashboard
 from tracegraph.keys import QUERY, Role
 from tracegraph.layout import DEFAULT_CAP, MAX_CAP, MAX_EXPAND, layout
@@ -35,6 +35,9 @@ from tracegraph.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY, search
 from tracegraph.store.base import ApiKeyRecord
 
 router = APIRouter()
+
+#: The search's ``offset`` at most (a bound for clients, far beyond any real list).
+MAX_OFFSET: Final = 10_000_000
 
 Querying = Annotated[ApiKeyRecord, Depends(allow(QUERY, "run queries"))]
 Anyone = Annotated[ApiKeyRecord, Depends(allow(frozenset(Role), "call the API"))]
@@ -61,7 +64,8 @@ SECURITY_HEADERS: Final = {
 
 
 def _static(name: str) -> bytes:
-    return (resources.files("api") / "static" / name).read_bytes()
+    # (this package is `api` in a checkout, `tracegraph.api` in an installed wheel)
+    return (resources.files(__package__ or "api") / "static" / name).read_bytes()
 
 
 @router.get("/", include_in_schema=False)
@@ -95,8 +99,9 @@ def whoami(caller: Anyone) -> Response:
     tags=["web page"],
     summary="Find nodes by key, id, device serial, UDI or name",
     description="Matches best first: the key, an id of any type, a device's UDI, a serial "
-    "(UDI `(21)` or `source_ref`), then ids and names that contain the text. An exact match "
-    "ends the search. With `type` and no `q`: that type's nodes, by key.",
+    "(UDI `(21)` or `source_ref`), then serials, ids and names that contain the text. An exact "
+    "match ends the search. With `type` and no `q`: that type's nodes, by key. `counts` says "
+    "how many match in all; `offset` pages through them.",
     responses=problems(),
 )
 def get_search(
@@ -107,11 +112,14 @@ def get_search(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="At most this many.")] = (
         DEFAULT_LIMIT
     ),
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_OFFSET, description="Leave out this many better matches first.")
+    ] = 0,
     as_of: AsOf = None,
 ) -> Response:
     asked = when(as_of, "as_of")
     with stores.use(asked) as store:
-        answer = search(store, q, type_=type, limit=limit).as_json()
+        answer = search(store, q, type_=type, limit=limit, offset=offset).as_json()
     return json_response(answer)
 
 
@@ -156,8 +164,11 @@ def get_layout(
     tags=["web page"],
     summary="Risk hotspots: ranking, lapsed certificates, failed calibrations, complaints",
     description="The common-cause ranking over the complaints matching the filters (its first "
-    "`top`), suppliers with lapsed certificates whose lots are in use, failed calibrations "
-    "with the batches processed since the last pass, and the newest `recent` complaints.",
+    "`top`, with each entity's figures among the units, the devices not installed in another "
+    "device; those that reached nearly every unit, and so separate nothing, last), suppliers "
+    "with lapsed certificates whose lots are in use, failed calibrations with the batches "
+    "processed since the last pass, and the newest `recent` complaints. The page asks for "
+    "every entry and reads them a page at a time (`limit`, `cursor`).",
     responses=problems(404, 409),
 )
 def get_dashboard(
@@ -169,15 +180,30 @@ def get_dashboard(
         None
     ),
     start: Annotated[
-        str | None, Query(alias="from", max_length=64, description="Complaints from (ISO 8601).")
+        str | None,
+        Query(
+            alias="from",
+            max_length=64,
+            description="Complaints from (ISO 8601).",
+            json_schema_extra=TIME,
+        ),
     ] = None,
     to: Annotated[
-        str | None, Query(max_length=64, description="Complaints up to (a date: that whole day).")
+        str | None,
+        Query(
+            max_length=64,
+            description="Complaints up to (a date: that whole day).",
+            json_schema_extra=TIME,
+        ),
     ] = None,
-    top: Annotated[int, Query(ge=1, le=MAX_ROWS, description="Hotspots shown.")] = DEFAULT_TOP,
-    recent: Annotated[int, Query(ge=1, le=MAX_ROWS, description="Complaints shown.")] = (
-        DEFAULT_RECENT
-    ),
+    top: Annotated[
+        int,
+        Query(ge=1, le=MAX_ROWS, description="Hotspots in the answer (the page asks for all)."),
+    ] = DEFAULT_TOP,
+    recent: Annotated[
+        int,
+        Query(ge=1, le=MAX_ROWS, description="Complaints in the answer (the page asks for all)."),
+    ] = DEFAULT_RECENT,
     as_of: AsOf = None,
 ) -> Response:
     begin, end = when(start, "from"), when(to, "to", bound_end)

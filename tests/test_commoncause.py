@@ -188,6 +188,21 @@ def test_all_complaint_devices_give_the_hand_computed_ranking(scenario: GraphSto
     }
 
 
+def test_units_add_figures_and_change_none(scenario: GraphStore) -> None:
+    plain = common_cause(scenario).as_json()
+    assert "units" not in plain
+    assert "unit_exposure" not in plain["ranking"][0]
+    among = common_cause(scenario, units=True).as_json()
+    # Nothing is installed in another device: every device is a unit, every figure the same.
+    assert among["units"] == among["counts"]["units"] == among["population"] == 10
+    assert [h["key"] for h in among["ranking"]] == [h["key"] for h in plain["ranking"]]
+    for before, after in zip(plain["ranking"], among["ranking"], strict=True):
+        assert {k: after[k] for k in before} == before
+        assert after["unit_exposure"] == after["exposure"]
+        assert after["unit_p_value"] == after["p_value"]
+        assert after["unit_rate"] == after["rate"]
+
+
 def test_severity_filter_picks_the_cases_and_drops_entities_reaching_one(
     scenario: GraphStore,
 ) -> None:

@@ -9,8 +9,15 @@ from typing import Any
 import orjson
 import pytest
 
-from tracegraph.commoncause import common_cause
-from tracegraph.dashboard import LAPSED, OUTSIDE, UNCERTIFIED, dashboard
+from tracegraph.commoncause import common_cause, units_of
+from tracegraph.dashboard import (
+    LAPSED,
+    MAX_ROWS,
+    OUTSIDE,
+    UNCERTIFIED,
+    certificate_lapses,
+    dashboard,
+)
 from tracegraph.demo import load_demo
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.importer import import_records, read_jsonl
@@ -200,13 +207,73 @@ def test_recent_complaints_newest_first_and_filtered(plant: GraphStore) -> None:
     assert window["filters"]["from"] == "2026-02-02T00:00:00Z"
 
 
-def test_the_ranking_is_the_common_cause_answer(plant: GraphStore) -> None:
+def test_the_ranking_is_the_common_cause_answer_among_the_units(plant: GraphStore) -> None:
     board = dashboard(plant, top=1).as_json()["hotspots"]
-    full = common_cause(plant).as_json()
-    assert board["ranking"] == full["ranking"][:1]
+    full = common_cause(plant, units=True).as_json()
+    # No device is installed in another: every device is a unit, and the order is the same.
+    assert board["units"] == board["population"] == full["units"] == 4
+    assert [h["p_value"] for h in full["ranking"]] == [h["unit_p_value"] for h in full["ranking"]]
+    assert board["ranking"] == [{**full["ranking"][0], "separates": True}]
     assert board["counts"]["ranked"] == len(full["ranking"]) > 1
     assert board["counts"]["shown"] == 1
-    assert board["population"] == 4
+    # EQ-1 processed every batch: it reached all four devices and separates nothing.
+    whole = dashboard(plant, top=MAX_ROWS).as_json()["hotspots"]
+    assert whole["ranking"][-1]["key"] == "Equipment:EQ-1"
+    assert whole["ranking"][-1]["separates"] is False
+    assert whole["counts"]["separating"] == len(whole["ranking"]) - 1
+
+
+# Monitors M-1..M-9 from batches BM-1..BM-3 (all processed on EQ-1), each with a module A-i
+# (batch BA-1) installed: 18 devices, 9 units. L-1 went into BM-1. Complaints on M-1, M-2,
+# M-4 and M-7. Among all 18 devices EQ-1's 4 cases in 9 devices (p = 0.041) look worse than
+# L-1's 2 in 3 (p = 0.11); among the 9 units EQ-1 reached every one (p = 1) and L-1 is the one
+# that separates (p = 34/84).
+FIELD: list[dict[str, Any]] = [
+    n("Equipment", "EQ-1", name="Final assembly line"),
+    n("MaterialLot", "L-1", received_at="2026-01-01"),
+    *[n("Batch", b, started_at="2026-01-02", status="released") for b in ("BA-1", "BM-1", "BM-2",
+                                                                          "BM-3")],
+    *[e("PROCESSED", "Equipment:EQ-1", f"Batch:{b}", at="2026-01-03") for b in ("BM-1", "BM-2",
+                                                                                 "BM-3")],
+    e("CONSUMED_IN", "MaterialLot:L-1", "Batch:BM-1"),
+    *[n("Device", f"{kind}-{i}", manufactured_at="2026-01-04") for kind in "AM"
+      for i in range(1, 10)],
+    *[e("PRODUCED", "Batch:BA-1", f"Device:A-{i}") for i in range(1, 10)],
+    *[e("PRODUCED", f"Batch:BM-{(i + 2) // 3}", f"Device:M-{i}") for i in range(1, 10)],
+    *[e("INSTALLED_IN", f"Device:A-{i}", f"Device:M-{i}") for i in range(1, 10)],
+    *[n("Complaint", f"CMP-{i}", reported_at="2026-02-01", severity="malfunction")
+      for i in (1, 2, 4, 7)],
+    *[e("HAS_COMPLAINT", f"Device:M-{i}", f"Complaint:CMP-{i}") for i in (1, 2, 4, 7)],
+]  # fmt: skip
+
+
+def test_what_reached_every_unit_comes_after_what_separates(store: GraphStore) -> None:
+    import_records(store, read_jsonl("t.jsonl", [orjson.dumps(r) for r in FIELD]), REQ)
+    plain = common_cause(store).as_json()
+    assert plain["ranking"][0]["key"] == "Equipment:EQ-1"
+    assert plain["ranking"][0]["p_value"] == pytest.approx(2002 / 48620, rel=1e-9)
+    board = dashboard(store, top=MAX_ROWS).as_json()["hotspots"]
+    assert (board["population"], board["units"]) == (18, 9)
+    got = [
+        (h["key"], h["cases"], h["exposure"], h["unit_exposure"], h["separates"])
+        for h in board["ranking"]
+    ]
+    assert got == [
+        ("Batch:BM-1", 2, 3, 3, True),
+        ("MaterialLot:L-1", 2, 3, 3, True),
+        ("Equipment:EQ-1", 4, 9, 9, False),
+        ("Batch:BA-1", 4, 18, 9, False),
+    ]
+    p = {h["key"]: h["unit_p_value"] for h in board["ranking"]}
+    assert p["MaterialLot:L-1"] == pytest.approx(34 / 84, rel=1e-9)
+    assert p["Equipment:EQ-1"] == p["Batch:BA-1"] == 1.0
+    assert board["counts"]["separating"] == 2
+    # The same entries as the command line's ranking, in another order.
+    assert sorted(h["key"] for h in plain["ranking"]) == sorted(k for k, *_ in got)
+    # The units: the monitors, and any case among the modules.
+    monitors = {f"Device:M-{i}" for i in range(1, 10)}
+    assert units_of(store, None, []) == monitors
+    assert units_of(store, None, ["Device:A-3"]) == monitors | {"Device:A-3"}
 
 
 def test_bad_filters_are_bad_input(plant: GraphStore) -> None:
@@ -225,6 +292,16 @@ def test_an_empty_store_gives_empty_panels(store: GraphStore) -> None:
         "complaints": 0, "complaints_shown": 0,
     }  # fmt: skip
     assert board["certificates"] == board["calibrations"] == board["complaints"] == []
+
+
+def test_lots_counted_by_the_ranking_are_not_counted_again(store: GraphStore) -> None:
+    load_demo(store)
+    day = dt.date(2026, 7, 1)
+    board = dashboard(store, today=day)
+    ranked = {h.key for h in board.hotspots.ranking}
+    lots = {lot["key"] for s in board.certificates for lot in s["lots"]}
+    assert lots & ranked  # L-2026-0042 is both
+    assert board.certificates == certificate_lapses(store, day)
 
 
 def test_the_demo_story_is_on_the_dashboard(store: GraphStore) -> None:

@@ -76,6 +76,33 @@ def test_type_filter_limit_and_listing(demo: GraphStore) -> None:
     assert search(demo, "L-2026-0042").as_json()["matches"][0]["label"] == "received 2026-01-05"
 
 
+def test_a_piece_of_a_serial_finds_its_devices(demo: GraphStore) -> None:
+    # SN000117 is D-000117's serial; SN00011 is a piece of ten of them (SN000110 … SN000119).
+    assert found(demo, "sn00011") == [(f"Device:D-00011{i}", "serial contains") for i in range(10)]
+    first = search(demo, "SN00011").as_json()["matches"][0]
+    assert first["why"] == "serial SN000110 (its UDI)"
+    # A whole serial is still one exact match, and a UDI is never read as a piece of one.
+    assert found(demo, "SN000117") == [("Device:D-000117", "serial")]
+    assert found(demo, "(01)09501101530003(21)SN00011") == [("Product:P-PRO12", "udi di")]
+
+
+def test_offset_pages_through_every_match(demo: GraphStore) -> None:
+    every = [m["key"] for m in search(demo, "D-0001", limit=200).as_json()["matches"]]
+    assert len(every) == 40
+    pages = []
+    for offset in range(0, 40, 15):
+        answer = search(demo, "D-0001", limit=15, offset=offset).as_json()
+        assert answer["counts"]["matches"] == 40
+        assert answer["offset"] == offset
+        pages += [m["key"] for m in answer["matches"]]
+    assert pages == every
+    assert search(demo, "D-0001", offset=40).as_json()["matches"] == []
+    listed = search(demo, "", type_="Device", limit=3, offset=38).as_json()
+    assert [m["key"] for m in listed["matches"]] == every[38:]
+    with pytest.raises(BadInput, match="offset -1"):
+        search(demo, "D-0001", offset=-1)
+
+
 def test_bad_searches(demo: GraphStore) -> None:
     with pytest.raises(BadInput, match="q: empty"):
         search(demo, "  ")

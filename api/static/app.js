@@ -170,22 +170,22 @@
     return /^\d{4}-\d{2}-\d{2}/.test(String(value)) ? at(value) : when(value);
   }
 
+  function tableHead(columns) {
+    return h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", class: c.num ? "num" : null }, c.title))));
+  }
+
+  function tableRow(columns, row, i, options) {
+    return h("tr", { class: options && options.rowClass ? options.rowClass(row, i) : null },
+      columns.map((c) => h("td", { class: c.num ? "num" : null }, c.render ? c.render(row, i) : cell(row[c.key]))));
+  }
+
+  /** A table of rows at hand; with `fold`, its first `fold` rows and a pager for the rest. */
   function table(columns, rows, opts) {
     const options = opts || {};
-    const head = h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", class: c.num ? "num" : null }, c.title))));
-    const body = h("tbody", {}, rows.map((row) =>
-      h("tr", {}, columns.map((c) => h("td", { class: c.num ? "num" : null }, c.render ? c.render(row) : cell(row[c.key]))))));
     if (!rows.length) return h("p", { class: "empty" }, options.empty || "None.");
-    const t = h("table", { class: "grid" + (options.compact ? " compact" : "") }, head, body);
-    if (options.fold && rows.length > options.fold) {
-      for (const tr of Array.from(body.children).slice(options.fold)) tr.hidden = true;
-      const more = h("button", { type: "button", class: "button small more" }, `Show all ${rows.length}`);
-      more.addEventListener("click", () => {
-        for (const tr of body.children) tr.hidden = false;
-        more.remove();
-      });
-      return h("div", { class: "table-wrap" }, t, more);
-    }
+    if (options.fold && rows.length > options.fold) return pagedTable(columns, localPages(rows), "rows", { ...options, first: options.fold });
+    const t = h("table", { class: "grid" + (options.compact ? " compact" : "") }, tableHead(columns),
+      h("tbody", {}, rows.map((row, i) => tableRow(columns, row, i, options))));
     return h("div", { class: "table-wrap" }, t);
   }
 
@@ -204,10 +204,6 @@
     return `${n} ${n === 1 ? one : many || `${one}s`}`;
   }
 
-  function shownOf(shown, total, one, many) {
-    return shown < total ? `${shown} of ${total} ${many || `${one}s`} shown` : count(total, one, many);
-  }
-
   function alertBox(message, kind) {
     return h("div", { class: `alert ${kind || "error"}`, role: "alert" }, message);
   }
@@ -215,6 +211,141 @@
   function loading(view, what) {
     clear(view);
     put(view, h("p", { class: "loading" }, `Loading ${what}…`));
+  }
+
+  // ------------------------------------------------------------------ paged lists
+
+  /* Every list in an API answer is paged (api/paging.py): one window [offset, offset + limit)
+   * over all the answer's lists at once, `page.total` with each list's length (by dotted name:
+   * "hotspots.ranking", "links.in"), and `page.next_cursor` for the next window of the same
+   * query (answered as of the first page's time). A view asks for a small first page; each
+   * list then shows "N of M shown" and loads further pages as its "Show more" needs them.
+   * Nothing is cut silently: what is not shown is counted, and can be shown. */
+  const FIRST = 10;        // rows a list shows first
+  const MORE = 500;        // rows one "Show more" adds
+  const ALL_PAGE = 5000;   // items per list in each request of "Show all" (TRACEGRAPH_MAX_PAGE_SIZE is 10000)
+  const ALL_ROWS = 1000000; // the dashboard's `top` and `recent` for "every one" (its MAX_ROWS)
+
+  function listAt(doc, dotted) {
+    let value = doc;
+    for (const part of dotted.split(".")) value = value && value[part];
+    return Array.isArray(value) ? value : [];
+  }
+
+  /** The lists of one answer, loaded so far; `next(cursor, limit)` answers the next page. */
+  class Pages {
+    constructor(first, next) {
+      const page = first.page || { total: {}, next_cursor: null };
+      this.first = first;
+      this.next = next;
+      this.total = page.total;
+      this.cursor = page.next_cursor;
+      this.loaded = {};
+      for (const name of Object.keys(this.total)) this.loaded[name] = [...listAt(first, name)];
+      this.busy = null;
+    }
+
+    items(name) {
+      return this.loaded[name] || listAt(this.first, name);
+    }
+
+    count(name) {
+      return name in this.total ? this.total[name] : this.items(name).length;
+    }
+
+    /** Load pages (``limit`` items per list) until ``name`` holds ``want`` items or all. */
+    async load(name, want, limit) {
+      while (this.cursor && this.items(name).length < Math.min(want, this.count(name))) {
+        if (!this.busy) this.busy = this.fetch(limit).finally(() => { this.busy = null; });
+        await this.busy;
+      }
+    }
+
+    async fetch(limit) {
+      let page;
+      try {
+        page = await this.next(this.cursor, limit);
+      } catch (err) {
+        // A server configured for smaller pages refuses the limit: take its default size.
+        if (!(err instanceof ApiError && err.status === 422 && /^limit/.test(err.message))) throw err;
+        page = await this.next(this.cursor, null);
+      }
+      for (const name of Object.keys(this.total)) this.loaded[name].push(...listAt(page, name));
+      this.cursor = page.page.next_cursor;
+    }
+  }
+
+  /** A list at hand, as a Pages with nothing more to load. */
+  function localPages(rows) {
+    return new Pages({ rows, page: { total: { rows: rows.length }, next_cursor: null } }, null);
+  }
+
+  /** The query string of a next page: the view's own parameters, the limit and the cursor. */
+  function pageQuery(params, cursor, limit) {
+    const q = new URLSearchParams(params || {});
+    if (limit) q.set("limit", limit);
+    if (cursor) q.set("cursor", cursor);
+    return q.toString();
+  }
+
+  /** The first rows of one list into ``body`` (``draw(items, from)`` makes their nodes), and a
+   * bar under it: "N of M shown", Show more, Show all. */
+  function pager(pages, name, body, draw, opts) {
+    const options = opts || {};
+    const first = options.first || FIRST;
+    let shown = 0;
+    const status = h("span", { class: "pager-status" });
+    const more = h("button", { type: "button", class: "button small more" });
+    const all = h("button", { type: "button", class: "button small all" });
+    const bar = h("div", { class: "pager", dataset: { list: name } }, status, more, all);
+    const show = (n) => {
+      const items = pages.items(name);
+      const upto = Math.min(n, items.length);
+      if (upto > shown) {
+        put(body, draw(items.slice(shown, upto), shown));
+        shown = upto;
+      }
+      const total = pages.count(name);
+      const left = total - shown;
+      status.textContent = `${shown} of ${total} ${options.noun || "shown"}`;
+      more.hidden = left <= 0;
+      more.textContent = `Show ${Math.min(left, MORE)} more`;
+      all.hidden = left <= MORE;
+      all.textContent = `Show all ${total}`;
+      bar.hidden = total <= first;
+      bar.dataset.shown = String(shown);
+    };
+    const grow = async (want, limit) => {
+      more.disabled = all.disabled = true;
+      bar.dataset.busy = "true";
+      status.textContent = `Loading… (${shown} of ${pages.count(name)} shown)`;
+      try {
+        await pages.load(name, want, limit);
+        show(want);
+      } catch (err) {
+        show(shown);
+        status.textContent = err instanceof ApiError && err.status === 409
+          ? "The data changed since this page was loaded: reload it to see the rest."
+          : `Could not load more: ${err.message}`;
+      } finally {
+        more.disabled = all.disabled = false;
+        delete bar.dataset.busy;
+      }
+    };
+    more.addEventListener("click", () => grow(shown + MORE, MORE));
+    all.addEventListener("click", () => grow(Infinity, ALL_PAGE));
+    show(first);
+    return bar;
+  }
+
+  /** A table of one list of a paged answer, its first rows shown and the rest on request. */
+  function pagedTable(columns, pages, name, opts) {
+    const options = opts || {};
+    if (!pages.count(name)) return h("p", { class: "empty" }, options.empty || "None.");
+    const body = h("tbody");
+    const bar = pager(pages, name, body, (items, from) => items.map((row, i) => tableRow(columns, row, from + i, options)), options);
+    const t = h("table", { class: "grid" + (options.compact ? " compact" : ""), dataset: { list: name } }, tableHead(columns), body);
+    return h("div", { class: "table-wrap" }, t, bar);
   }
 
   // ------------------------------------------------------------------ the API
@@ -325,36 +456,50 @@
     const q = params.get("q") || "";
     document.getElementById("search-input").value = q;
     loading(view, "search results");
-    const data = await api("GET", `/v1/search?q=${encodeURIComponent(q)}&limit=50`);
+    const search = (offset, limit) => api("GET", `/v1/search?q=${encodeURIComponent(q)}&limit=${limit}&offset=${offset}`);
+    const data = await search(0, 50);
     const exact = data.matches.filter((m) => ["key", "id", "udi", "serial"].includes(m.match));
     if (exact.length === 1 && data.counts.matches === 1) {
       location.replace(nodeHref(exact[0].key));
       return;
     }
+    // The search pages by offset (at most 200 a request), not by cursor: the same Pages, with
+    // the next offset as its cursor.
+    const paged = (answer, offset) => ({ ...answer, page: { total: { matches: answer.counts.matches },
+      next_cursor: offset + answer.matches.length < answer.counts.matches ? String(offset + answer.matches.length) : null } });
+    const pages = new Pages(paged(data, 0), async (cursor) => paged(await search(Number(cursor), 200), Number(cursor)));
     clear(view);
     put(view, h("h1", {}, `Search: “${q}”`),
-      section("Matches", shownOf(data.counts.shown, data.counts.matches, "match", "matches"),
-        table([
+      data.notes && data.notes.length ? data.notes.map((n) => alertBox(n, "note")) : null,
+      section("Matches", count(data.counts.matches, "match", "matches"),
+        pagedTable([
           { title: "Type", render: (m) => badge(m.type) },
           { title: "Id", render: (m) => keyLink(m.key) },
           { title: "Description", key: "label" },
-          { title: "Matched on", render: (m) => human(m.match) },
-        ], data.matches, { empty: "Nothing matches. Try a key (Device:D-000117), an id, a serial or a full UDI." })));
+          { title: "Matched on", render: (m) => m.why || human(m.match) },
+        ], pages, "matches", { first: 50, empty: "Nothing matches. Try a key (Device:D-000117), an id, a serial or a piece of one, or a full UDI." })));
   }
 
   // ------------------------------------------------------------------ views: hotspots
 
   async function viewHotspots(view, params) {
     loading(view, "the risk-hotspot dashboard");
-    const qs = new URLSearchParams();
-    for (const name of ["severity", "product", "from", "to"]) if (params.get(name)) qs.set(name, params.get(name));
+    const qs = { top: ALL_ROWS, recent: ALL_ROWS };
+    for (const name of ["severity", "product", "from", "to"]) if (params.get(name)) qs[name] = params.get(name);
+    // Every entry of every panel, read a page at a time: the first ten of each now.
+    const board = (cursor, limit) => api("GET", `/v1/dashboard?${pageQuery(qs, cursor, limit)}`);
     const [data, products] = await Promise.all([
-      api("GET", `/v1/dashboard?${qs}`),
+      board(null, FIRST),
       api("GET", "/v1/search?type=Product&limit=200"),
     ]);
+    const pages = new Pages(data, board);
     clear(view);
     const counts = data.counts;
     const hot = data.hotspots;
+    // The data-quality panel runs every check over the store (seconds on a large one): it is
+    // asked for once the hotspots are drawn, and fills its place when it answers.
+    const qualityStat = stat("data-quality errors", "…");
+    const qualityPlace = section("Data quality", "checking…", h("p", { class: "loading" }, "Running the data-quality checks…"));
     put(view,
       h("div", { class: "page-head" },
         h("h1", {}, "Risk hotspots"),
@@ -365,10 +510,72 @@
         stat("complaint devices (cases)", hot.counts.cases),
         stat("upstream suspects ranked", counts.hotspots),
         stat("suppliers with lapsed certificates", counts.suppliers, counts.suppliers ? "bad" : "good"),
-        stat("failed calibrations", counts.calibrations, counts.calibrations ? "bad" : "good")),
-      complaintsPanel(data),
-      rankingPanel(hot),
-      h("div", { class: "two" }, certificatesPanel(data), calibrationsPanel(data)));
+        stat("failed calibrations", counts.calibrations, counts.calibrations ? "bad" : "good"),
+        qualityStat),
+      complaintsPanel(data, pages),
+      rankingPanel(hot, pages),
+      h("div", { class: "two" }, certificatesPanel(data, pages), calibrationsPanel(data, pages)),
+      qualityPlace);
+    api("GET", "/v1/dashboard/quality").then((quality) => {
+      if (!qualityPlace.isConnected) return;
+      qualityStat.replaceWith(stat("data-quality errors", quality.counts.error, quality.counts.error ? "bad" : "good"));
+      const panel = qualityPanel(quality);
+      panel.dataset.loaded = "true";
+      qualityPlace.replaceWith(panel);
+    }, (err) => {
+      if (!qualityPlace.isConnected) return;
+      clear(qualityPlace);
+      put(qualityPlace, h("header", { class: "card-head" }, h("h2", {}, "Data quality")));
+      showError(err, qualityPlace);
+      qualityPlace.dataset.loaded = "error";
+    });
+  }
+
+  function qualityPanel(q) {
+    const c = q.counts;
+    const levels = ["error", "warning", "info"].filter((l) => c[l]).map((l) => count(c[l], l)).join(", ");
+    const suppliers = Object.entries(q.suppliers).map(([status, n]) => `${n} ${human(status)}`).join(" · ");
+    return section("Data quality",
+      `${count(c.findings, "finding")}${levels ? ` (${levels})` : ""} · tracegraph check`,
+      h("div", { class: "stats" },
+        ...Object.entries(q.expiring_within).map(([days, n]) =>
+          stat(`certificates expiring within ${days} days`, n, n ? "warn" : "good")),
+        stat("suppliers by status", suppliers || "none")),
+      h("h3", {}, "Findings by rule"),
+      table([
+        { title: "Rule", render: (r) => h("code", {}, r.id) },
+        { title: "Severity", render: (r) => h("span", { class: `pill ${r.severity === "error" ? "bad" : r.severity === "warning" ? "warn" : ""}` }, r.severity) },
+        { title: "Findings", key: "findings", num: true },
+        { title: "What it finds", key: "description" },
+      ], q.rules, { compact: true, empty: "No rule finds anything." }),
+      h("h3", {}, `Findings (${count(c.findings, "finding")})`),
+      pagedTable([
+        { title: "Severity", render: (f) => f.severity },
+        { title: "Finding", render: (f) => h("span", { class: "desc" }, f.message) },
+        { title: "Records", render: (f) => h("span", { class: "keys" }, f.keys.slice(0, 6).map((k) => [keyLink(k), " "]),
+          f.keys.length > 6 ? `and ${f.keys.length - 6} more` : "") },
+      ], findingPages(q), "findings", { compact: true, first: 20, empty: "Nothing found." }),
+      h("h3", {}, "Certificates expiring in the next 90 days"),
+      table([
+        { title: "Certificate", render: (e) => keyLink(e.key) },
+        { title: "Kind", key: "kind" },
+        { title: "Supplier", render: (e) => e.suppliers.map((k) => [typedLink(k), " "]) },
+        { title: "Valid to", render: (e) => at(e.valid_to) },
+        { title: "In", render: (e) => count(e.days, "day"), num: true },
+      ], q.expiring, { compact: true, empty: "No certificate expires in the next 90 days." }));
+  }
+
+  /** The panel's first findings, then the rest from GET /v1/checks (the same findings in the
+   * same order), page by page after them. */
+  function findingPages(q) {
+    const had = q.findings.length;
+    const first = { findings: q.findings, page: { total: { findings: q.counts.findings }, next_cursor: had < q.counts.findings ? "after-panel" : null } };
+    return new Pages(first, async (cursor, limit) => {
+      const size = limit || MORE;
+      const after = cursor === "after-panel";
+      const page = await api("GET", `/v1/checks?${pageQuery({}, after ? null : cursor, after ? had + size : size)}`);
+      return { findings: after ? page.findings.slice(had) : page.findings, page: page.page };
+    });
   }
 
   function filterBar(params, products) {
@@ -394,9 +601,9 @@
     return form;
   }
 
-  function complaintsPanel(data) {
-    return section("Recent complaints", shownOf(data.counts.complaints_shown, data.counts.complaints, "complaint"),
-      table([
+  function complaintsPanel(data, pages) {
+    return section("Recent complaints", `${count(data.counts.complaints, "complaint")}, newest first`,
+      pagedTable([
         { title: "Reported", render: (c) => at(c.reported_at) },
         { title: "Severity", render: (c) => severityTag(c.severity) },
         { title: "Complaint", render: (c) => keyLink(c.key) },
@@ -404,28 +611,49 @@
         { title: "Product", render: (c) => keyLink(c.product) },
         { title: "Description", render: (c) => h("span", { class: "desc" }, c.description || "") },
         { title: "", render: (c) => (c.device ? h("a", { href: traceHref(c.device, { direction: "up" }), class: "button small" }, "Trace upstream") : "") },
-      ], data.complaints, { empty: "No complaints match the filters." }));
+      ], pages, "complaints", { empty: "No complaints match the filters." }));
   }
 
-  function rankingPanel(hot) {
-    const top = hot.ranking.length ? hot.ranking[0].p_value : 1;
-    const rows = hot.ranking.map((r, i) => ({ ...r, rank: i + 1 }));
+  /** Entries that tie with the one before them (the same figures): they share its rank. */
+  function sameFigures(a, b) {
+    return !!a && !!b && a.separates === b.separates && a.unit_p_value === b.unit_p_value && a.p_value === b.p_value
+      && a.cases === b.cases && a.unit_exposure === b.unit_exposure && a.exposure === b.exposure;
+  }
+
+  function rankingPanel(hot, pages) {
+    const c = hot.counts;
+    const ranking = pages.items("hotspots.ranking");
+    const ranks = [];
+    const rankOf = (i) => {
+      for (let j = ranks.length; j <= i; j++) ranks[j] = j && sameFigures(ranking[j - 1], ranking[j]) ? ranks[j - 1] : j + 1;
+      return ranks[i];
+    };
+    const tied = (i) => sameFigures(ranking[i - 1], ranking[i]) || sameFigures(ranking[i], ranking[i + 1]);
+    const top = ranking.length ? ranking[0].unit_p_value : 1;
     const scope = hot.population_scope === "all devices" ? "all devices" : `the devices of ${idOf(hot.population_scope)}`;
+    const installed = hot.population - hot.units;
+    const units = installed > 0;
+    const weak = c.ranked - c.separating;
     return section("Common-cause ranking",
-      `${shownOf(hot.counts.shown, hot.counts.ranked, "suspect")} · ${hot.counts.cases} case devices among ${hot.population} (${scope})`,
-      h("p", { class: "explain" }, "Upstream lots, suppliers, batches, equipment, processes and change orders shared by at least two complaint devices, most suspicious first: p is the chance that this many cases fall among the devices it reached if complaints struck at random."),
-      table([
-        { title: "#", key: "rank", num: true },
+      `${count(c.ranked, "suspect")} · ${c.cases} case devices among ${units ? `${hot.units} units (${hot.population} devices, ${scope})` : `${hot.population} (${scope})`}`,
+      h("p", { class: "explain" }, "Upstream lots, suppliers, batches, equipment, processes and change orders shared by at least two complaint devices, most suspicious first: p is the chance that this many cases fall among the ",
+        units ? "units" : "devices", " it reached if complaints struck at random. Entries with the same figures share a rank (=): the data cannot tell them apart.",
+        units ? ` Units are the devices not installed in another device (${installed} installed components left out): what is shipped and complained about.` : ""),
+      weak ? h("p", { class: "explain", id: "ranking-ties" }, h("strong", {}, count(weak, "entry", "entries")),
+        ` reached 95 % or more of the ${units ? "units" : "devices"} (what every ${units ? "unit" : "device"} is made of or with): cases and non-cases alike came from ${weak === 1 ? "it" : "them"}, so ${weak === 1 ? "it separates" : "they separate"} nothing. ${weak === 1 ? "It is" : "They are"} ranked last, greyed.`) : null,
+      pagedTable([
+        { title: "#", num: true, render: (r, i) => h("span", { title: tied(i) ? "tied: the same figures as the entries marked alike" : null }, `${rankOf(i)}${tied(i) ? "=" : ""}`) },
         { title: "Suspect", render: (r) => typedLink(r.key) },
         { title: "Name", render: (r) => r.name || "" },
         { title: "Cases", key: "cases", num: true },
-        { title: "Devices reached", key: "exposure", num: true },
-        { title: "Case rate", render: (r) => rateBar(r.rate) },
-        { title: "p-value", num: true, render: (r) => h("span", { class: r.p_value === top ? "strong" : "" }, pValue(r.p_value)) },
+        { title: units ? "Units reached" : "Devices reached", num: true, render: (r) => String(r.unit_exposure) },
+        { title: "Case rate", render: (r) => rateBar(r.unit_rate) },
+        { title: "p-value", num: true, render: (r) => h("span", { class: r.unit_p_value === top && r.separates ? "strong" : "", title: units ? `among all ${hot.population} devices: p = ${pValue(r.p_value)} (${r.exposure} reached)` : null }, pValue(r.unit_p_value)) },
         { title: "", render: (r) => h("span", { class: "actions" },
+          r.separates ? null : h("span", { class: "pill" }, "separates nothing"),
           h("a", { href: recallHref(r.key), class: "button small primary" }, "Recall"),
           h("a", { href: traceHref(r.key), class: "button small" }, "Trace")) },
-      ], rows, { empty: "Fewer than two complaint devices: nothing to compare." }));
+      ], pages, "hotspots.ranking", { rowClass: (r) => (r.separates ? null : "weak"), empty: "Fewer than two complaint devices: nothing to compare." }));
   }
 
   function rateBar(rate) {
@@ -434,8 +662,8 @@
     return h("span", { class: "rate" }, bar, h("span", { class: "num" }, percent(rate)));
   }
 
-  function certificatesPanel(data) {
-    const body = data.certificates.map((sup) => h("div", { class: "item" },
+  function certificatesPanel(data, pages) {
+    const item = (sup) => h("div", { class: "item" },
       h("div", { class: "item-head" }, typedLink(sup.key, sup.id), " ", h("strong", {}, sup.name || ""), sup.country ? h("span", { class: "muted" }, ` (${sup.country})`) : "",
         sup.lapsed_now ? h("span", { class: "pill bad" }, `no valid certificate since ${sup.lapsed_since || "ever"}`) : null),
       h("ul", { class: "certs" }, sup.certificates.map((c) => h("li", {}, keyLink(c.key), ` ${c.kind}: ${c.valid_from} → ${c.valid_to}`,
@@ -447,13 +675,16 @@
         { title: "Batches", render: (l) => cell(l.batches) },
         { title: "Devices", key: "devices", num: true },
         { title: "", render: (l) => h("a", { href: recallHref(l.key), class: "button small primary" }, "Recall") },
-      ], sup.lots, { compact: true })));
+      ], sup.lots, { compact: true, fold: FIRST, noun: "lots shown" }));
+    const body = h("div", { class: "items" });
     return section("Suppliers with lapsed certificates", `${count(data.counts.suppliers, "supplier")}, ${count(data.counts.lots, "lot")}`,
-      body.length ? body : h("p", { class: "empty" }, "Every lot was received under a valid certificate."));
+      data.counts.suppliers
+        ? [body, pager(pages, "certificates", body, (items) => items.map(item), { first: FIRST, noun: "suppliers shown" })]
+        : h("p", { class: "empty" }, "Every lot was received under a valid certificate."));
   }
 
-  function calibrationsPanel(data) {
-    const body = data.calibrations.map((c) => h("div", { class: "item" },
+  function calibrationsPanel(data, pages) {
+    const item = (c) => h("div", { class: "item" },
       h("div", { class: "item-head" }, typedLink(c.equipment), " ", h("strong", {}, c.equipment_name || ""),
         h("span", { class: "pill bad" }, `failed ${when(c.performed_at)}`)),
       h("p", { class: "small" }, keyLink(c.key), c.finding ? `: ${c.finding}` : "",
@@ -466,10 +697,13 @@
         { title: "Status", render: (b) => human(b.status || "") },
       ], [...c.batches_before_failure.map((b) => ({ ...b, when: "since the last pass" })),
         ...c.batches_after_failure.map((b) => ({ ...b, when: "after the failure" }))],
-      { compact: true, empty: "No batch processed since the last pass." }),
-      h("a", { href: recallHref(c.key), class: "button small primary" }, `Recall ${c.id}`)));
+      { compact: true, fold: FIRST, noun: "batches shown", empty: "No batch processed since the last pass." }),
+      h("a", { href: recallHref(c.key), class: "button small primary" }, `Recall ${c.id}`));
+    const body = h("div", { class: "items" });
     return section("Failed calibrations", `${count(data.counts.calibrations, "failure")}, ${count(data.counts.batches, "batch", "batches")} since the last pass`,
-      body.length ? body : h("p", { class: "empty" }, "No calibration failed."));
+      data.counts.calibrations
+        ? [body, pager(pages, "calibrations", body, (items) => items.map(item), { first: FIRST, noun: "failures shown" })]
+        : h("p", { class: "empty" }, "No calibration failed."));
   }
 
   // ------------------------------------------------------------------ views: recall
@@ -498,9 +732,16 @@
     const body = { suspects };
     if (start) body.from = start;
     if (end) body.to = end;
+    // A first page of 100 of each list (every customer, in nearly every recall); the rest of
+    // each list page by page as its "Show more" asks (the same query, so the same body).
+    const scope = (cursor, limit) => api("POST", `/v1/recall?${pageQuery({}, cursor, limit)}`, body);
     let data;
+    let pages;
     try {
-      data = await api("POST", "/v1/recall", body);
+      data = await scope(null, 100);
+      pages = new Pages(data, scope);
+      // The customers are sorted here by their affected devices: all of them first.
+      await pages.load("customers", Infinity, ALL_PAGE);
     } catch (err) {
       clear(out);
       showError(err, out);
@@ -508,7 +749,9 @@
     }
     clear(out);
     const c = data.counts;
-    const names = Object.fromEntries(data.customers.map((x) => [x.key, x.name]));
+    const customers = pages.items("customers");
+    customers.sort((a, b) => b.devices - a.devices || a.key.localeCompare(b.key));
+    const names = Object.fromEntries(customers.map((x) => [x.key, x.name]));
     const csv = h("button", { type: "button", class: "primary", id: "recall-csv" }, "Download CSV");
     csv.addEventListener("click", async () => {
       csv.disabled = true;
@@ -524,7 +767,8 @@
     const windowText = data.window.from || data.window.to ? ` from ${when(data.window.from) || "…"} to ${when(data.window.to) || "…"}` : "";
     put(out,
       h("div", { class: "result-head" },
-        h("h2", {}, "Scope of ", data.suspects.map((k, i) => [i ? ", " : "", typedLink(k)]), windowText),
+        h("h2", {}, "Scope of ", data.suspects.map((k, i) => [i ? ", " : "", typedLink(k)]),
+          pages.count("suspects") > data.suspects.length ? ` and ${pages.count("suspects") - data.suspects.length} more` : "", windowText),
         csv),
       data.notes.map((n) => alertBox(n, "note")),
       h("div", { class: "stats" },
@@ -535,16 +779,15 @@
         ? h("p", { class: "by-product" }, "Devices per product: ",
           Object.entries(data.counts_by_product).map(([p, n], i) => [i ? " · " : "", isKey(p) ? keyLink(p) : p, ` ${n}`]))
         : null,
-      section("Customers", `${count(c.customers, "customer")} received affected devices`,
-        table([
+      section("Customers", `${count(c.customers, "customer")} received affected devices, most first`,
+        pagedTable([
           { title: "Customer", render: (x) => keyLink(x.key, x.name || x.id) },
           { title: "Id", render: (x) => x.id },
           { title: "Country", key: "country" },
           { title: "Affected devices", num: true, render: (x) => h("strong", {}, String(x.devices)) },
-        ], [...data.customers].sort((a, b) => b.devices - a.devices || a.key.localeCompare(b.key)),
-        { empty: "No affected device was shipped." })),
+        ], pages, "customers", { first: 100, empty: "No affected device was shipped." })),
       section("Devices", `${count(c.devices, "device")}, each with the reason it is in scope`,
-        table([
+        pagedTable([
           { title: "Device", render: (d) => keyLink(d.key) },
           { title: "UDI", render: (d) => h("span", { class: "mono" }, d.udi || "") },
           { title: "Product", render: (d) => keyLink(d.product) },
@@ -552,19 +795,19 @@
           { title: "Customer", render: (d) => (d.customer ? keyLink(d.customer, names[d.customer] || idOf(d.customer)) : h("span", { class: "muted" }, "not shipped")) },
           { title: "Shipped", render: (d) => at(d.shipped_at, true) },
           { title: "Reason", render: (d) => chain(d.path) },
-        ], data.devices, { empty: "No device is affected." })),
+        ], pages, "devices", { first: 100, empty: "No device is affected." })),
       h("div", { class: "two" },
-        listSection("Batches", data.batches, ["status", "kind"]),
-        listSection("Shipments", data.shipments, ["shipped_at"]),
-        listSection("Complaints", data.complaints, ["severity", "reported_at", "description"]),
-        listSection("Service events", data.service_events, ["kind", "performed_at"])));
+        listSection("Batches", pages, "batches", ["status", "kind"]),
+        listSection("Shipments", pages, "shipments", ["shipped_at"]),
+        listSection("Complaints", pages, "complaints", ["severity", "reported_at", "description"]),
+        listSection("Service events", pages, "service_events", ["kind", "performed_at"])));
   }
 
-  function listSection(title, items, fields) {
-    return section(title, `${items.length}`,
-      table([{ title: "Id", render: (x) => keyLink(x.key) },
+  function listSection(title, pages, name, fields) {
+    return section(title, `${pages.count(name)}`,
+      pagedTable([{ title: "Id", render: (x) => keyLink(x.key) },
         ...fields.map((f) => ({ title: human(f), render: (x) => (f === "severity" ? severityTag(x[f]) : cell(x[f])) }))],
-      items, { compact: true }));
+      pages, name, { compact: true, first: 25 }));
   }
 
   // ------------------------------------------------------------------ views: change impact
@@ -603,14 +846,17 @@
     if (!current) return;
     const out = h("div", { id: "impact-result" }, h("p", { class: "loading" }, "Working out the impact…"));
     put(view, out);
+    // The first ten of each category; the rest page by page (each category's "Show more").
+    const answer = (cursor, limit) => api("GET", `/v1/impact/${encodeURIComponent(current)}?${pageQuery({}, cursor, limit)}`);
     let data;
     try {
-      data = await api("GET", `/v1/impact/${encodeURIComponent(current)}`);
+      data = await answer(null, FIRST);
     } catch (err) {
       clear(out);
       showError(err, out);
       return;
     }
+    const pages = new Pages(data, answer);
     clear(out);
     const co = data.change;
     put(out,
@@ -622,20 +868,20 @@
         Object.keys(CATEGORY).map((name) => h("a", { href: `#/impact/${encodeURIComponent(current)}`, class: "toc-item", dataset: { target: name },
           onclick: (e) => { e.preventDefault(); document.getElementById(`cat-${name}`).scrollIntoView({ behavior: "smooth" }); } },
         h("span", { class: "toc-count" + (data.counts[name] ? "" : " zero") }, String(data.counts[name])), CATEGORY[name][0]))),
-      Object.keys(CATEGORY).map((name) => categorySection(name, data[name] || [], data)));
+      Object.keys(CATEGORY).map((name) => categorySection(name, pages, data)));
   }
 
-  function categorySection(name, items, data) {
+  function categorySection(name, pages, data) {
     const [title, help] = CATEGORY[name];
     const skip = new Set(["id", "key", "type"]);
     const fields = [];
-    for (const item of items) for (const k of Object.keys(item)) if (!skip.has(k) && !fields.includes(k)) fields.push(k);
+    for (const item of pages.items(name)) for (const k of Object.keys(item)) if (!skip.has(k) && !fields.includes(k)) fields.push(k);
     const extra = name === "complaints" && data.closed_complaints ? ` (${data.closed_complaints} closed not shown)` : "";
-    const el = section(title, `${items.length}${extra}`,
+    const el = section(title, `${pages.count(name)}${extra}`,
       help ? h("p", { class: "explain" }, help) : null,
-      table([{ title: "Id", render: (x) => typedLink(x.key) },
+      pagedTable([{ title: "Id", render: (x) => typedLink(x.key) },
         ...fields.slice(0, 6).map((f) => ({ title: human(f), render: (x) => (f === "path" ? chain(x[f]) : cell(x[f])) }))],
-      items, { compact: true, empty: "None.", fold: 10 }));
+      pages, name, { compact: true, empty: "None." }));
     el.id = `cat-${name}`;
     el.classList.add("category");
     return el;
@@ -647,7 +893,11 @@
     const [type, id] = parts;
     const key = `${type}:${id}`;
     loading(view, key);
-    const data = await api("GET", `/v1/nodes/${encodeURIComponent(type)}/${encodeURIComponent(id)}`);
+    const answer = (cursor, limit) => api("GET", `/v1/nodes/${encodeURIComponent(type)}/${encodeURIComponent(id)}?${pageQuery({}, cursor, limit)}`);
+    const data = await answer(null, 50);
+    const pages = new Pages(data, answer);
+    // Each version is shown with what it changed from the one before: all of them.
+    await pages.load("versions", Infinity, ALL_PAGE);
     clear(view);
     const fields = Object.entries(data).filter(([k]) => !["key", "type", "id", "record", "versions", "links", "counts", "page"].includes(k));
     const actions = h("div", { class: "actions" },
@@ -663,10 +913,10 @@
       h("div", { class: "two" },
         section("Fields", `recorded ${when(data.record.recorded_at)} · audit #${data.record.audit_seq}`,
           table([{ title: "Field", render: (r) => human(r[0]) }, { title: "Value", render: (r) => cell(r[1]) }], fields, { compact: true })),
-        section("Version history", count(data.counts.versions, "version"), versions(data.versions))),
+        section("Version history", count(data.counts.versions, "version"), versions(pages.items("versions")))),
       h("div", { class: "two" },
-        linksSection("Links in", "from", data.links.in, data.page && data.page.total["links.in"]),
-        linksSection("Links out", "to", data.links.out, data.page && data.page.total["links.out"])));
+        linksSection("Links in", "from", pages, "links.in"),
+        linksSection("Links out", "to", pages, "links.out")));
   }
 
   function evidenceButton(type, id) {
@@ -711,15 +961,13 @@
     ], rows, { compact: true });
   }
 
-  function linksSection(title, end, links, total) {
-    const shown = links.length;
-    const all = total || shown;
-    return section(title, shownOf(shown, all, "link"),
-      table([
+  function linksSection(title, end, pages, name) {
+    return section(title, count(pages.count(name), "link"),
+      pagedTable([
         { title: "Relationship", render: (l) => h("span", { class: "rel" }, l.type) },
         { title: end === "from" ? "From" : "To", render: (l) => typedLink(l[end]) },
         { title: "Fields", render: (l) => Object.entries(l).filter(([k]) => !["type", "from", "to"].includes(k)).map(([k, v]) => `${k}: ${when(v)}`).join(", ") },
-      ], links, { compact: true }));
+      ], pages, name, { compact: true, first: 50 }));
   }
 
   // ------------------------------------------------------------------ views: trace graph
@@ -757,24 +1005,60 @@
       [["both", "up- and downstream"], ["up", "upstream only"], ["down", "downstream only"]].map(([v, t]) => h("option", { value: v, selected: v === direction }, t)));
     const capSelect = h("select", { id: "trace-cap", onchange: (e) => go({ cap: e.target.value }) },
       ["12", "25", "50", "100", "200"].map((v) => h("option", { value: v, selected: v === cap }, `${v} per level`)));
+    // A cut level's count raises the cap to the next choice; past the last, the list view
+    // shows every node of the trace, a page at a time.
+    const caps = ["12", "25", "50", "100", "200"];
+    const bigger = caps.find((c) => Number(c) > Number(cap));
+    const more = (bigger ? traceHref(key, { direction, cap: bigger, ...(expand.length ? { expand: expand.join(",") } : {}) })
+      : `#/trace-list/${encodeURIComponent(type)}/${encodeURIComponent(id)}?direction=${direction}`);
+    const moreOf = () => more;
     put(view,
       h("div", { class: "entity-head" },
         h("div", {}, h("h1", {}, "Trace of ", typedLink(key)),
-          h("p", { class: "muted" }, `${data.counts.shown} of ${data.counts.total} nodes shown · click a node to open it, its +N to show its hidden neighbours`)),
+          h("p", { class: "muted" }, `${data.counts.shown} of ${data.counts.total} nodes shown`,
+            data.counts.shown < data.counts.total ? [" · ", h("a", { href: `#/trace-list/${encodeURIComponent(type)}/${encodeURIComponent(id)}?direction=${direction}`, id: "trace-list" }, `list all ${data.counts.total}`)] : null,
+            " · click a node to open it, its +N to show its hidden neighbours, a level's “N of M” to show more of it")),
         h("div", { class: "actions" }, h("label", { class: "inline" }, "Show ", dirSelect), h("label", { class: "inline" }, capSelect),
           expand.length ? h("button", { type: "button", class: "button", onclick: () => go({ expand: "" }) }, `Collapse ${expand.length} expanded`) : null)),
-      legend(data),
-      graphBox(data, (k) => go({ expand: [...expand, k].join(",") })));
+      graphBox(data, (k) => go({ expand: [...expand, k].join(",") }), moreOf));
   }
 
-  function graphBox(data, onExpand) {
-    const wrap = h("div", { class: "graph-wrap fit" }, drawGraph(data, onExpand));
+  function graphBox(data, onExpand, moreOf) {
+    const wrap = h("div", { class: "graph-wrap fit" }, drawGraph(data, onExpand, moreOf));
     const toggle = h("button", { type: "button", class: "button small", id: "graph-zoom" }, "Actual size");
     toggle.addEventListener("click", () => {
       const fit = wrap.classList.toggle("fit");
       toggle.textContent = fit ? "Actual size" : "Fit to width";
     });
-    return h("div", {}, h("div", { class: "graph-tools" }, toggle), wrap);
+    // The legend and the zoom button share one row: the legend wraps, the button keeps its place.
+    return h("div", {}, h("div", { class: "graph-bar" }, legend(data), toggle), wrap);
+  }
+
+  // ------------------------------------------------------------------ views: a trace as a list
+
+  async function viewTraceList(view, parts, params) {
+    const [type, id] = parts;
+    const key = `${type}:${id}`;
+    const direction = params.get("direction") || "both";
+    const ways = direction === "both" ? ["down", "up"] : [direction];
+    loading(view, `the trace of ${key}`);
+    const answers = await Promise.all(ways.map(async (way) => {
+      const answer = (cursor, limit) => api("GET", `/v1/trace/${encodeURIComponent(type)}/${encodeURIComponent(id)}?${pageQuery({ direction: way }, cursor, limit)}`);
+      return [way, new Pages(await answer(null, 100), answer)];
+    }));
+    clear(view);
+    put(view,
+      h("div", { class: "entity-head" },
+        h("div", {}, h("h1", {}, "Trace of ", typedLink(key), " as a list"),
+          h("p", { class: "muted" }, "Every node the trace reaches, by key, with its distance in hops.")),
+        h("div", { class: "actions" }, h("a", { href: traceHref(key, { direction }), class: "button" }, "Back to the graph"))),
+      answers.map(([way, pages]) => section(way === "down" ? "Downstream" : "Upstream", count(pages.count("nodes"), "node"),
+        pagedTable([
+          { title: "Type", render: (n) => badge(n.type) },
+          { title: "Id", render: (n) => keyLink(n.key) },
+          { title: "Hops", key: "depth", num: true },
+          { title: "", render: (n) => h("a", { href: traceHref(n.key), class: "button small" }, "Trace") },
+        ], pages, "nodes", { compact: true, first: 100 }))));
   }
 
   function legend(data) {
@@ -796,7 +1080,7 @@
     return i < 0 ? 100 + Object.keys(TYPE_COLOUR).indexOf(type) : i;
   }
 
-  function drawGraph(data, onExpand) {
+  function drawGraph(data, onExpand, moreOf) {
     const W = data.node_size.width;
     const H = data.node_size.height;
     const at = Object.fromEntries(data.nodes.map((n) => [n.key, n]));
@@ -805,10 +1089,15 @@
     const defs = s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" },
       s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" })));
     root.append(defs);
+    // A level's name on one line and its count on the next, each within its column: a long
+    // name and "12 of 2275 shown" side by side ran into the next column's header.
+    const fits = (text, chars) => truncate(text, chars);
     for (const level of data.levels) {
-      const label = level.shown < level.total ? `${level.shown} of ${level.total} shown` : `${level.total}`;
-      root.append(s("text", { x: level.x, y: level.y, class: "level-label" },
-        s("tspan", {}, level.label), s("tspan", { class: level.shown < level.total ? "level-count cut" : "level-count", dx: "8" }, label)));
+      const cut = level.shown < level.total;
+      const name = s("text", { x: level.x, y: level.y - 14, class: "level-label" }, fits(level.label, 28), s("title", {}, level.label));
+      const label = cut ? `${level.shown} of ${level.total} shown · more` : `${level.total}`;
+      const countText = s("text", { x: level.x, y: level.y, class: cut ? "level-count cut" : "level-count" }, label);
+      root.append(name, cut && moreOf ? s("a", { href: moreOf(), class: "level-more" }, countText) : countText);
     }
     const edges = s("g", { class: "edges" });
     for (const e of data.edges) {
@@ -837,13 +1126,16 @@
         n.label ? s("text", { x: n.x + 13, y: n.y + 47, class: "node-label" }, truncate(n.label, 29)) : null);
       nodes.append(link);
       if (n.hidden > 0) {
-        const cx = n.x + W - 16;
+        // As wide as its number: "+224" and "+1983" stay inside the badge.
+        const text = `+${n.hidden}`;
+        const w = Math.max(28, 10 + 6.6 * text.length);
+        const cx = n.x + W - 2 - w / 2;
         const cy = n.y + 12;
         const plus = s("g", { class: "plus-badge", role: "button", tabindex: "0", dataset: { key: n.key },
           "aria-label": `Show ${n.hidden} hidden neighbours of ${n.key}` },
         s("title", {}, `Show ${n.hidden} hidden neighbour${n.hidden === 1 ? "" : "s"}`),
-        s("rect", { x: cx - 14, y: cy - 8, width: 28, height: 16, rx: 8 }),
-        s("text", { x: cx, y: cy + 4, "text-anchor": "middle" }, `+${n.hidden}`));
+        s("rect", { x: cx - w / 2, y: cy - 8, width: w, height: 16, rx: 8 }),
+        s("text", { x: cx, y: cy + 4, "text-anchor": "middle" }, text));
         plus.addEventListener("click", (e) => { e.preventDefault(); e.stopPropagation(); onExpand(n.key); });
         plus.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onExpand(n.key); } });
         nodes.append(plus);
@@ -875,7 +1167,7 @@
     }
     const { name, parts, params } = parseHash();
     for (const a of document.querySelectorAll(".tabs a")) {
-      const current = a.dataset.view === name;
+      const current = a.dataset.view === (name === "trace-list" ? "trace" : name);
       a.classList.toggle("active", current);
       if (current) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
@@ -890,6 +1182,7 @@
       else if (name === "search") await viewSearch(page, params);
       else if (name === "node" && parts.length >= 2) await viewNode(page, parts);
       else if (name === "trace") await viewTrace(page, parts, params);
+      else if (name === "trace-list" && parts.length >= 2) await viewTraceList(page, parts, params);
       else if (name === "recall") await viewRecall(page, params);
       else if (name === "impact") await viewImpact(page, parts);
       else page.append(alertBox("No such page.", "note"), h("a", { href: "#/" }, "Go to the hotspots"));
