@@ -88,8 +88,7 @@ def import_(
             levels = Counter(f.severity for f in brought)
             detail = ", ".join(plural(levels[lv], str(lv)) for lv in checks.LEVELS if levels[lv])
             typer.echo(
-                f"{plural(len(brought), 'new data-quality finding')} (tracegraph check): "
-                f"{detail}",
+                f"{plural(len(brought), 'new data-quality finding')} (tracegraph check): {detail}",
                 err=True,
             )
 
