@@ -122,7 +122,7 @@ def _render(result: dict[str, Any], form: Format) -> None:
     else:
         ranked = table(
             None,
-            ["rank", "key", "name", "cases", "exposure", "rate", "p-value"],
+            ["rank", "key", "name", "cases", "exposure", "rate", "p-value", "p (BH)"],
             [
                 (
                     rank,
@@ -132,6 +132,7 @@ def _render(result: dict[str, Any], form: Format) -> None:
                     h["exposure"],
                     f"{h['rate']:.0%}",
                     f"{h['p_value']:.3g}",
+                    f"{h['p_adjusted']:.3g}",
                 )
                 for rank, h in enumerate(ranking, start=1)
             ],
@@ -139,4 +140,9 @@ def _render(result: dict[str, Any], form: Format) -> None:
         for column in ranked.columns:  # a cut key or number is useless; let the name wrap
             column.no_wrap = column.header != "name"
         out.print(ranked)
+        out.print(
+            f"{len(ranking)} candidates were tested, so a small p-value can be luck: p (BH) is "
+            "adjusted for that many (Benjamini-Hochberg), the false discovery rate at which "
+            "each would be called."
+        )
     out.print(counts_table("counts", result["counts"]))

@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 
 from cli.main import app
 from tests.support.genealogy import genealogies, keys_of
-from tracegraph.commoncause import CommonCauseResult, common_cause
+from tracegraph.commoncause import CommonCauseResult, benjamini_hochberg, common_cause
 from tracegraph.demo import SUPPLIER, SUSPECT_LOT, load_demo
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.importer import import_records, read_jsonl
@@ -638,3 +638,25 @@ def test_cli_bad_input_exits_2_with_one_line(db: str, args: list[str], reason: s
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
     assert reason in result.stderr
+
+
+def test_benjamini_hochberg_by_a_worked_example() -> None:
+    # m = 4 sorted p-values; q_i = min over j >= i of p_j * 4 / j.
+    assert benjamini_hochberg([0.005, 0.01, 0.03, 0.04]) == [0.02, 0.02, 0.04, 0.04]
+    assert benjamini_hochberg([0.5, 0.9]) == [0.9, 0.9]
+    assert benjamini_hochberg([0.6, 0.7, 0.8]) == [0.8, 0.8, 0.8]
+    assert benjamini_hochberg([]) == []
+
+
+def test_the_ranking_reports_p_adjusted_for_every_candidate_tested(store: GraphStore) -> None:
+    load_demo(store)
+    answer = common_cause(store).as_json()
+    ranking = answer["ranking"]
+    m = len(ranking)
+    assert answer["p_adjustment"] == f"Benjamini-Hochberg over the {m} candidates ranked"
+    raw = [h["p_value"] for h in ranking]
+    expected = [min(1.0, min(raw[j] * m / (j + 1) for j in range(i, m))) for i in range(m)]
+    assert [h["p_adjusted"] for h in ranking] == pytest.approx(expected, rel=1e-9)
+    top = ranking[0]
+    assert top["key"] == "MaterialLot:L-2026-0042"
+    assert top["p_adjusted"] > top["p_value"]  # 40-odd candidates: the lot's 0.012 is not 0.012

@@ -262,3 +262,11 @@ def test_edges_to_a_refused_record_are_not_each_reported(tmp_path: Path) -> None
     assert result.exit_code == 2
     assert "received_at" in result.stderr
     assert "exists neither in the store nor in this import" not in result.stderr
+
+
+def test_common_cause_says_how_many_candidates_were_tested(demo_db: str) -> None:
+    result = run("common-cause", "--db", demo_db, "--format", "table")
+    assert result.exit_code == 0
+    assert "p (BH)" in result.stdout
+    ranked = json.loads(run("common-cause", "--db", demo_db, "--format", "json").stdout)
+    assert f"{len(ranked['ranking'])} candidates were tested" in " ".join(result.stdout.split())

@@ -481,6 +481,9 @@ def test_hotspot_dashboard_shows_the_demo_story(tab_for: Callable[[str], Tab]) -
     assert ranking[0][3] == "6"
     assert ranking[0][4] == "12"
     assert ranking[0][6] == "0.012"
+    # Beside it, the p-value adjusted for every candidate tested (Benjamini-Hochberg).
+    assert "p (BH)" in tab.text("#panel-common-cause-ranking")
+    assert float(ranking[0][7]) > 0.012
     lapsed = tab.text("#panel-suppliers-with-lapsed-certificates")
     assert "S-7" in lapsed
     assert "Shenzhen Passives Co." in lapsed

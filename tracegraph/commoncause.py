@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import repeat
 from typing import Any, Final
 
@@ -81,6 +81,11 @@ class Hotspot:
     #: cases among them.
     unit_exposure: int | None = None
     unit_p_value: float | None = None
+    #: ``p_value`` adjusted for the number of candidates tested (every entity ranked), by
+    #: Benjamini–Hochberg: the false discovery rate at which this entity would be called.
+    p_adjusted: float | None = None
+    #: With ``units=True``: ``unit_p_value`` adjusted the same way.
+    unit_p_adjusted: float | None = None
 
     @property
     def type(self) -> EntityType:
@@ -103,12 +108,14 @@ class Hotspot:
             "exposure": self.exposure,
             "rate": self.rate,
             "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
             "case_devices": list(self.case_devices),
         }
         if self.unit_exposure is not None:
             out["unit_exposure"] = self.unit_exposure
             out["unit_rate"] = self.cases / self.unit_exposure
             out["unit_p_value"] = self.unit_p_value
+            out["unit_p_adjusted"] = self.unit_p_adjusted
         return out
 
 
@@ -138,6 +145,8 @@ class CommonCauseResult:
                 "upstream": self.upstream,
                 "ranked": len(self.ranking),
             },
+            # Every ranked entity is a hypothesis tested: p_adjusted accounts for how many.
+            "p_adjustment": f"Benjamini-Hochberg over the {len(self.ranking)} candidates ranked",
         }
         if self.units is not None:
             out["units"] = self.units
@@ -470,4 +479,24 @@ def common_cause(
             )
         )
     ranking.sort(key=lambda h: (h.p_value, -h.cases, -h.rate, h.key))
+    adjusted = benjamini_hochberg([h.p_value for h in ranking])
+    ranking = [replace(h, p_adjusted=q) for h, q in zip(ranking, adjusted, strict=True)]
+    if units:
+        order = sorted(range(len(ranking)), key=lambda i: ranking[i].unit_p_value or 0.0)
+        among = benjamini_hochberg([ranking[i].unit_p_value or 0.0 for i in order])
+        for i, q in zip(order, among, strict=True):
+            ranking[i] = replace(ranking[i], unit_p_adjusted=q)
     return result(len(reached_by), ranking)
+
+
+def benjamini_hochberg(p: Sequence[float]) -> list[float]:
+    """Benjamini–Hochberg adjusted p-values (q-values) of p-values sorted ascending: for the
+    i-th of m, the least of p_j · m / j over j >= i, at most 1 (monotone, as the i-th would be
+    called at that false discovery rate)."""
+    m = len(p)
+    out = [0.0] * m
+    least = 1.0
+    for i in range(m - 1, -1, -1):
+        least = min(least, p[i] * m / (i + 1))
+        out[i] = float(f"{least:.{P_DIGITS}g}")
+    return out
