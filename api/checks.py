@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,6 +14,11 @@ from tracegraph import checks
 from tracegraph.checks import Level
 
 router = APIRouter()
+
+#: What `rule` may name: a rule's id or a family (the document lists them, so a client knows).
+RuleName = StrEnum(  # type: ignore[misc]
+    "RuleName", {name: name for name in [*checks.REGISTRY, *checks.FAMILIES]}
+)
 
 
 @router.get(
@@ -31,7 +37,7 @@ def get_checks(
     stores: Stores,
     page: Paging,
     rule: Annotated[
-        list[str] | None,
+        list[RuleName] | None,
         Query(max_length=100, description="A rule id or family; repeatable. None: every rule."),
     ] = None,
     severity: Annotated[
@@ -45,7 +51,10 @@ def get_checks(
     asked = when(as_of, "as_of")
     with stores.use(None) as store:
         report = checks.run(
-            store, selected=rule or (), within_days=within_days, as_of=page.as_of(asked)
+            store,
+            selected=[str(r) for r in rule or ()],
+            within_days=within_days,
+            as_of=page.as_of(asked),
         )
     answer = report.as_json()
     floor = checks.RANK[severity]
