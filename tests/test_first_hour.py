@@ -10,13 +10,12 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.cli import run
+from tests.support.serve import free_port, wait_until_healthy
 from tracegraph.demo import load_demo
 from tracegraph.errors import InvalidImport, NotFound
 from tracegraph.importer import import_records, read_jsonl
@@ -63,40 +62,17 @@ def test_the_commands_the_demo_prints_work_in_a_fresh_shell(tmp_path: Path) -> N
     for quoted in re.findall(r"`(tracegraph (?:impact|evidence) [^`]*)`", demo.stdout):
         assert "--db" in quoted or "verify" in quoted, quoted
     (command,) = serve
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         server = subprocess.Popen(
             [*command, "--port", str(port)], cwd=tmp_path, env=env, stdout=sink, stderr=sink
         )
         try:
-            _wait_until_healthy(f"http://127.0.0.1:{port}", server, log)
+            wait_until_healthy(f"http://127.0.0.1:{port}", server, log)
         finally:
             server.terminate()
             server.wait(timeout=30)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"tracegraph serve exited with {server.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # polling a starting server, not waiting out a race
-    pytest.fail(f"tracegraph serve did not answer /healthz within 60 s: {log.read_text()}")
 
 
 @pytest.fixture
