@@ -455,19 +455,46 @@ def test_a_document_or_an_event_sent_again_changes_nothing(
     before, entries = snapshot(store), len(store.audit_entries())
     again = load(store, write(tmp_path / "again.json", doc))
     assert (again["created"], again["updated"], again["audit_seq"]) == (0, 0, None)
+    # Each event sent again alone changes nothing either, the packing event (6) included: its
+    # time only stands in for a shipment's shipping time when it makes the shipment.
     for n, sent in enumerate(doc["epcisBody"]["eventList"], start=1):
-        if n == 6:
-            continue  # below
         alone = load(store, write(tmp_path / f"event-{n}.json", document([sent])))
         assert (alone["created"], alone["updated"]) == (0, 0), f"event {n}: {alone}"
     assert snapshot(store) == before
+    assert snapshot(store)[0][PALLET] == {"shipped_at": "2026-01-08T08:00:00Z"}  # shipping's
     assert len(store.audit_entries()) == entries
-    # The one documented exception: a packing event gives its SSCC a provisional time, which
-    # the shipping event replaces; sent alone after that, it brings its own time back.
-    sixth = document([doc["epcisBody"]["eventList"][5]])
-    packing = load(store, write(tmp_path / "event-6.json", sixth))
-    assert (packing["created"], packing["updated"]) == (0, 1)
-    assert snapshot(store)[0][PALLET] == {"shipped_at": "2026-01-07T08:00:00Z"}
+
+
+def test_a_packing_event_alone_makes_its_shipment_with_its_own_time(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    # Sent before the shipping (in its own document), packing makes the shipment, whose
+    # required time it gives provisionally; the shipping event sent next replaces it.
+    events = plant()["epcisBody"]["eventList"]
+    first = document(events[:6])
+    load(store, write(tmp_path / "first.json", first))
+    assert snapshot(store)[0][PALLET] == {"shipped_at": "2026-01-07T08:00:00Z"}  # packing's
+    load(store, write(tmp_path / "rest.json", document(events[6:])))
+    assert snapshot(store)[0][PALLET] == {"shipped_at": "2026-01-08T08:00:00Z"}  # shipping's
+
+
+def test_a_name_made_from_an_identifier_never_replaces_a_known_one(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    product = "Product:01/80614141123458"
+    known = tmp_path / "products.jsonl"
+    record = {"type": "Product", "id": "01/80614141123458", "name": "ECG-Monitor Pro 12"}
+    known.write_bytes(orjson.dumps({**record, "gtin": "80614141123458"}))
+    load(store, known)
+    doc = document([event("ObjectEvent", "2026-01-06T10:00:00Z", 1, action="ADD",
+                          epcList=["urn:epc:id:sgtin:0614141.812345.SN9"])])  # fmt: skip
+    done = load(store, write(tmp_path / "doc.jsonld", doc))
+    assert done["updated"] == 0  # the product is as the store knew it
+    assert snapshot(store)[0][product]["name"] == "ECG-Monitor Pro 12"
+    # Into an empty store, the same document names the product from its identifier.
+    fresh = EmbeddedStore(tmp_path / "fresh.tgdb")
+    load(fresh, write(tmp_path / "doc2.jsonld", doc))
+    assert snapshot(fresh)[0][product]["name"] == "(01)80614141123458"
 
 
 def test_an_event_id_given_twice_in_a_document_is_the_first_event(

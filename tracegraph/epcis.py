@@ -1215,10 +1215,13 @@ def _records(mapper: _Mapper, masters: list[_Master]) -> Iterator[Raw]:
     for key, (fields, where) in mapper.named.items():
         if key not in mapper.defs:
             emitted[key] = fields
-            yield _node(key, fields, where)
+            # a name made from an identifier stands in for one the store may know already
+            yield _node(key, fields, where, provisional=frozenset(fields))
     for key, held in mapper.defs.items():
         emitted[key] = held.fields
-        yield _node(key, held.fields, held.where)
+        # (a weaker event's fields — a packing event's time for a shipment — only stand in)
+        guessed = frozenset(held.fields) if held.rank < 2 else frozenset()
+        yield _node(key, held.fields, held.where, provisional=guessed)
     edges = mapper.edges
     edges.reverse()
     while edges:  # each let go once made a record
@@ -1282,9 +1285,11 @@ def dangling(store: GraphStore, raws: Iterable[Raw]) -> list[str]:
     ]
 
 
-def _node(key: str, fields: Mapping[str, Any], where: str) -> Raw:
+def _node(
+    key: str, fields: Mapping[str, Any], where: str, *, provisional: frozenset[str] = frozenset()
+) -> Raw:
     kind, _, ident = key.partition(":")
-    return Raw(where, {"type": kind, "id": ident, **fields})
+    return Raw(where, {"type": kind, "id": ident, **fields}, provisional=provisional)
 
 
 # --------------------------------------------------------------------------- export

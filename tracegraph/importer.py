@@ -44,20 +44,27 @@ class Raw:
     where: str
     record: Mapping[str, Any] | None
     problem: str | None = None
+    #: fields of a node record that are set only when the import creates the node: a value a
+    #: reader had to give (a required field) but only guessed, such as the time of an EPCIS
+    #: packing event standing in for a shipment's shipping time; a node the store holds keeps
+    #: its own
+    provisional: frozenset[str] = frozenset()
 
 
 # A frozen dataclass sets each field through object.__setattr__, most of the cost of making
 # one; the reader, which makes one per line of a bulk import, fills the slots directly.
-_RAW_SLOTS = tuple(vars(Raw)[f].__set__ for f in ("where", "record", "problem"))
+_RAW_SLOTS = tuple(vars(Raw)[f].__set__ for f in ("where", "record", "problem", "provisional"))
+_NONE: frozenset[str] = frozenset()
 
 
 def _record(where: str, record: dict[str, Any]) -> Raw:
     """``Raw(where, record)``, made the fast way."""
     raw: Raw = object.__new__(Raw)
-    set_where, set_record, set_problem = _RAW_SLOTS
+    set_where, set_record, set_problem, set_provisional = _RAW_SLOTS
     set_where(raw, where)
     set_record(raw, record)
     set_problem(raw, None)
+    set_provisional(raw, _NONE)
     return raw
 
 
@@ -74,6 +81,8 @@ class Parsed:
     records: int = 0
     #: node keys whose records were refused (edges to them are not reported again)
     refused: set[str] = field(default_factory=set)
+    #: node key -> fields only guessed (`Raw.provisional`), kept only if the node is new
+    provisional: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -289,8 +298,9 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
             count += 1
             if progress is not None and count % 1000 == 0:
                 progress(count)
+            guessed = _NONE
             if isinstance(entry, Raw):
-                where, record = entry.where, entry.record
+                where, record, guessed = entry.where, entry.record, entry.provisional
                 if record is None or entry.problem is not None:
                     errors.append((count, f"{where}: {entry.problem}"))
                     continue
@@ -305,6 +315,8 @@ def parse(raws: Iterable[Raw], progress: Progress | None = None) -> Parsed:
                 where, item = None, entry
             if isinstance(item, Node):
                 key = item.key
+                if guessed or key in out.provisional:
+                    item = _provisionally(out, nodes.get(key), item, guessed)
                 seen = nodes.setdefault(key, item)
                 if seen is not item:
                     nodes[key] = Node(item.type, item.id, {**seen.props, **item.props})
@@ -333,6 +345,31 @@ def udi_fields(udi: str) -> dict[str, str]:
         return parse_udi(udi, strict=False).derived()
     except UdiError:
         return {}
+
+
+def _provisionally(out: Parsed, seen: Node | None, item: Node, guessed: frozenset[str]) -> Node:
+    """A node record merged with what is guessed: a guessed field never overrides a value
+    given for certain (earlier or later in the import), and is kept only if the import
+    creates the node (`keep_guesses_for_new_nodes`)."""
+    known = out.provisional.get(item.key, _NONE)
+    if not guessed:  # a record for certain: what it gives is no longer a guess
+        out.provisional[item.key] = known - set(item.props)
+        return item
+    certain = set(seen.props) - known if seen is not None else set()
+    props = {k: v for k, v in item.props.items() if k not in guessed or k not in certain}
+    out.provisional[item.key] = known | (guessed & set(props))
+    return Node(item.type, item.id, props)
+
+
+def keep_guesses_for_new_nodes(store: GraphStore, parsed: Parsed) -> None:
+    """Drop the guessed fields of the nodes the store already holds: they keep their own."""
+    guessed = {k: v for k, v in parsed.provisional.items() if v}
+    for key in store.existing(guessed) if guessed else ():
+        node = parsed.nodes[key]
+        drop = guessed[key]
+        parsed.nodes[key] = Node(
+            node.type, node.id, {k: v for k, v in node.props.items() if k not in drop}
+        )
 
 
 def _key_of(record: Mapping[str, Any]) -> str | None:
@@ -403,6 +440,7 @@ def _import_records(
     if parsed.records == 0:
         raise BadInput(f"{name}: holds no records" if name else "the import holds no records")
     check_endpoints(store, parsed)
+    keep_guesses_for_new_nodes(store, parsed)
     if parsed.errors:
         raise refuse([message for _, message in sorted(parsed.errors, key=lambda e: e[0])])
     # In key order, by the keys the merge already holds (a property per record costs more).
