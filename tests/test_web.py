@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from tests.support.serve import free_port, wait_until_healthy
 from tracegraph.commoncause import exposures
 from tracegraph.demo import SOLDER_STATION, SUSPECT_LOT, load_demo
 from tracegraph.evidence import verify_package
@@ -234,37 +234,16 @@ class Demo:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _cli(*args: str, cwd: Path) -> str:
     run = subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd)
     assert run.returncode == 0, run.stderr
     return run.stdout
 
 
-def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"tracegraph serve exited with {server.returncode}: {log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # polling a starting server, not waiting out a race
-    pytest.fail(f"tracegraph serve did not answer /healthz within 60 s: {log.read_text()}")
-
-
 @contextmanager
 def _serving(db: Path, folder: Path) -> Iterator[tuple[str, Path]]:
     """A `tracegraph serve` of ``db`` on a free loopback port: its URL and its log."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = folder / "serve.log"
     with log.open("wb") as out:
@@ -274,7 +253,7 @@ def _serving(db: Path, folder: Path) -> Iterator[tuple[str, Path]]:
             cwd=folder, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        _wait_until_healthy(url, server, log)
+        wait_until_healthy(url, server, log)
         yield url, log
     finally:
         server.terminate()
@@ -292,6 +271,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     store = EmbeddedStore(db)
     load_demo(store)
     analyst = create_key(store, Role.analyst).key
+    auditor = create_key(store, Role.auditor).key
     # What the page must show, from the services and the command line on the same store.
     scope = recall(store, [SUSPECT_LOT]).as_json()
     changed = impact(store, "CO-118").as_json()
@@ -300,7 +280,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     made = _cli(
         "keys", "create", "--role", "admin", "--format", "json", "--db", str(db), cwd=folder
     )
-    keys = {"admin": orjson.loads(made)["key"], "analyst": analyst}
+    keys = {"admin": orjson.loads(made)["key"], "analyst": analyst, "auditor": auditor}
     csv = _cli("recall", SUSPECT_LOT, "--format", "csv", "--db", str(db), cwd=folder)
 
     with _serving(db, folder) as (url, log):
@@ -641,6 +621,185 @@ def test_an_analyst_key_may_not_download_evidence(tab_for: Callable[[str], Tab])
     tab.open(f"#/node/Device/{SERIOUS_DEVICE.partition(':')[2]}", "node")
     assert tab.page.is_disabled("#evidence-download")
     assert "auditor" in tab.text("#evidence-status")
+
+
+def _case_api(demo: Demo, path: str) -> Any:
+    """An answer of the case API, with the analyst's key: what the page must show."""
+    answer = httpx.get(
+        f"{demo.url}/v1/cases{path}",
+        headers={"Authorization": f"Bearer {demo.keys['analyst']}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _case_rows_match(tab: Tab, shown: dict[str, Any]) -> None:
+    """The consignee table says what GET /v1/cases/{id} says, row for row."""
+    rows = _rows(tab, "#case-consignees")
+    consignees = shown["consignees"]
+    assert len(rows) == len(consignees) == shown["effectiveness"]["consignees"]
+    for row, c in zip(rows, consignees, strict=True):
+        assert row[0].splitlines()[0] == c["name"]
+        assert c["id"] in row[0]
+        assert row[1] == c["address"]
+        assert row[2].splitlines()[0] == c["phone"]
+        assert row[3] == str(c["devices"])
+        if c["notified_at"]:
+            assert f"via {c['notified_via']}" in row[4]
+        else:
+            assert row[4] == "not yet"
+        assert (row[5] == "not yet") == (c["responded_at"] is None)
+        assert row[6:8] == [str(c["returned"]), str(c["corrected"])]
+
+
+def _effectiveness_matches(tab: Tab, shown: dict[str, Any]) -> None:
+    e = shown["effectiveness"]
+    stats = tab.text("#case-effectiveness")
+    assert f"{e['checked']} of {e['target_consignees']}\nconsignees checked" in stats
+    assert f"{e['notified']} of {e['consignees']}\nnotified" in stats
+    returned = f"{e['devices_returned_or_corrected']} of {e['devices']}"
+    assert f"{returned}\ndevices returned or corrected" in stats
+    unnotified = [c for c in shown["consignees"] if not c["notified_at"]]
+    if unnotified:
+        assert len(_items(tab, "#missing-unnotified")) == len(unnotified)
+    else:
+        assert "Every consignee was notified" in tab.text("#missing-unnotified")
+
+
+def _items(tab: Tab, selector: str) -> list[str]:
+    items: list[str] = tab.page.eval_on_selector_all(
+        f"{selector} li", "items => items.map(i => i.innerText.trim())"
+    )
+    return items
+
+
+def test_recall_case_opened_worked_and_read_by_an_auditor(
+    tab_for: Callable[[str], Tab], demo: Demo, tmp_path: Path
+) -> None:
+    tab = tab_for("analyst")
+    # Open a case from the recall view of the lot.
+    tab.open(f"#/recall?s={SUSPECT_LOT}", "recall")
+    tab.page.fill("#case-title-input", "Capacitor lot L-2026-0042: field action")
+    tab.page.select_option("#case-level", "B")
+    tab.shot("recall-open-case")
+    tab.page.click("#case-open button[type=submit]")
+    tab.page.wait_for_url("**/#/cases/RC-*")
+    tab.ready("cases")
+    case_id = tab.page.url.rpartition("/")[2]
+    shown = _case_api(demo, f"/{case_id}")
+    assert shown["case"]["title"] == "Capacitor lot L-2026-0042: field action"
+    assert shown["case"]["level"] == "B"
+    assert shown["case"]["suspects"] == [SUSPECT_LOT]
+    # The frozen scope: the recall's figures, as of the case's opening.
+    assert f"{case_id} open" in tab.text("#case-id").replace("\n", " ").replace("OPEN", "open")
+    counts = shown["scope"]["counts"]
+    assert counts["devices"] == len(demo.recall_devices)
+    stats = tab.text("#case-stats")
+    assert f"{counts['devices']}\ndevices" in stats
+    assert f"{counts['customers']}\nconsignees" in stats
+    assert shown["case"]["as_of"][:10] in tab.text("#panel-frozen-scope .card-head")
+    _case_rows_match(tab, shown)
+    _effectiveness_matches(tab, shown)
+    # What is missing: every consignee to notify, and the 806 report's missing fields.
+    fda = _case_api(demo, f"/{case_id}/reports/fda-806")
+    assert fda["missing"]
+    assert _items(tab, "#missing-fda-806") == fda["missing"]
+    tab.shot("case")
+    # The list: the case with its figures.
+    tab.page.click(".tabs a[data-view='cases']")
+    tab.ready("cases")
+    listed = _case_api(demo, "")["cases"]
+    rows = _rows(tab, "#panel-cases")
+    assert [r[0] for r in rows] == [c["id"] for c in reversed(listed)]
+    row = next(r for r in rows if r[0] == case_id)
+    e = shown["effectiveness"]
+    assert row[1] == shown["case"]["title"]
+    assert row[2] == "B"
+    assert row[6:8] == [str(counts["devices"]), str(e["consignees"])]
+    assert row[8].startswith(f"{e['checked']} of {e['target_consignees']}")
+    tab.shot("cases")
+    # Notify one consignee, then record its answer: each is counted.
+    tab.page.click(f"#panel-cases a:text-is('{case_id}')")
+    tab.ready("cases")
+    first = shown["consignees"][0]
+    tab.page.click(f"#case-consignees button.notify[data-customer='{first['key']}']")
+    form = ".action-form[data-kind='notify']"
+    tab.page.select_option(f"{form} select[name=via]", "email")
+    tab.page.click(f"{form} button[type=submit]")
+    tab.ready("cases")
+    after = _case_api(demo, f"/{case_id}")
+    assert after["effectiveness"]["notified"] == e["notified"] + 1
+    assert after["consignees"][0]["notified_via"] == "email"
+    _case_rows_match(tab, after)
+    _effectiveness_matches(tab, after)
+    assert first["name"] not in " ".join(_items(tab, "#missing-unnotified"))
+    assert first["name"] in " ".join(_items(tab, "#missing-unanswered"))
+    tab.page.click(f"#case-consignees button.respond[data-customer='{first['key']}']")
+    form = ".action-form[data-kind='respond']"
+    tab.page.fill(f"{form} input[name=returned]", "1")
+    tab.page.fill(f"{form} input[name=note]", "one unit sent back")
+    tab.page.click(f"{form} button[type=submit]")
+    tab.ready("cases")
+    answered = _case_api(demo, f"/{case_id}")
+    assert answered["effectiveness"]["checked"] == e["checked"] + 1
+    assert answered["consignees"][0]["returned"] == 1
+    _case_rows_match(tab, answered)
+    _effectiveness_matches(tab, answered)
+    assert "one unit sent back" in tab.text("#case-consignees")
+    assert len(_rows(tab, "#panel-action-log")) == len(answered["actions"]) == 2
+    tab.shot("case-worked")
+    # The reports download with the key: the 806 is the API's report.
+    with tab.page.expect_download() as download:
+        tab.page.click("#report-fda-806")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == f"{case_id}-fda-806.json"
+    report = orjson.loads(saved.read_bytes())
+    assert report["report"] == "fda-806"
+    assert [c["key"] for c in report["consignees"]] == [c["key"] for c in answered["consignees"]]
+    assert report["missing"] == fda["missing"]
+    with tab.page.expect_download() as download:
+        tab.page.click("#report-spreadsheet")
+    sheet = tmp_path / download.value.suggested_filename
+    download.value.save_as(sheet)
+    assert sheet.name == f"{case_id}-devices.xlsx"
+    assert zipfile.is_zipfile(sheet)  # an .xlsx is a zip of XML parts
+    tab.page.wait_for_selector("#case-download-status:has-text('Saved')")
+
+    # An auditor reads the same case, with no write control.
+    auditor = tab_for("auditor")
+    auditor.open(f"#/cases/{case_id}", "cases")
+    _case_rows_match(auditor, answered)
+    _effectiveness_matches(auditor, answered)
+    for control in ("#case-consignees button", ".action-form", "#case-close"):
+        assert auditor.page.locator(control).count() == 0, control
+    assert "Read only" in auditor.text("#case-read-only")
+    assert tab.page.locator("#case-read-only").count() == 0
+    auditor.shot("case-auditor")
+    auditor.open("#/cases", "cases")
+    assert case_id in [r[0] for r in _rows(auditor, "#panel-cases")]
+    auditor.open(f"#/recall?s={SUSPECT_LOT}", "recall")
+    assert auditor.page.locator("#case-open").count() == 0
+    assert "analyst" in auditor.text("#case-open-denied")
+    auditor.page.wait_for_selector(f"#case-existing a:text-is('{case_id}')")
+    # And the API refuses the auditor's writes (the page does not offer them).
+    refused = httpx.post(
+        f"{demo.url}/v1/cases/{case_id}/notify",
+        json={"customer": first["key"], "at": "2026-03-01"},
+        headers={"Authorization": f"Bearer {demo.keys['auditor']}"},
+    )
+    assert refused.status_code == 403
+    # The analyst closes it (a second click confirms): no more write controls, and the list
+    # says so.
+    tab.page.click("#case-close")
+    assert tab.page.locator("#case-id").inner_text().lower().endswith("open")  # not yet
+    tab.page.click("#case-close")
+    tab.ready("cases")
+    assert _case_api(demo, f"/{case_id}")["case"]["status"] == "closed"
+    assert tab.text("#case-id").lower().endswith("closed")
+    assert tab.page.locator("#case-consignees button").count() == 0
+    _case_rows_match(tab, answered)
 
 
 # --------------------------------------------------------------------------- 20,000 devices

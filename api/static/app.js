@@ -780,6 +780,7 @@
         ? h("p", { class: "by-product" }, "Devices per product: ",
           Object.entries(data.counts_by_product).map(([p, n], i) => [i ? " · " : "", isKey(p) ? keyLink(p) : p, ` ${n}`]))
         : null,
+      openCaseCard(suspects, start, end, c.devices),
       section("Customers", `${count(c.customers, "customer")} received affected devices, most first`,
         pagedTable([
           { title: "Customer", render: (x) => keyLink(x.key, x.name || x.id) },
@@ -809,6 +810,365 @@
       pagedTable([{ title: "Id", render: (x) => keyLink(x.key) },
         ...fields.map((f) => ({ title: human(f), render: (x) => (f === "severity" ? severityTag(x[f]) : cell(x[f])) }))],
       pages, name, { compact: true, first: 25 }));
+  }
+
+  // ------------------------------------------------------------------ views: recall cases
+
+  /* A recall case freezes a recall scope and tracks the action on it (docs/cases.md): who was
+   * notified, who answered, what came back, against the 21 CFR 7.42 level's target. Analysts
+   * and admins open and work cases; auditors read them (the API refuses their writes). */
+  const CASE_WRITE_ROLES = new Set(["analyst", "admin"]);
+  const LEVELS = [["A", 100, "every consignee"], ["B", 50, "half of them"], ["C", 10, ""], ["D", 2, ""], ["E", 0, "no effectiveness checks"]];
+  const VIAS = ["letter", "email", "phone", "visit"];
+  const canWriteCases = () => !!who && CASE_WRITE_ROLES.has(who.role);
+  const caseHref = (id) => `#/cases/${encodeURIComponent(id)}`;
+  const casePath = (id) => `/v1/cases/${encodeURIComponent(id)}`;
+
+  function statusPill(status) {
+    return h("span", { class: `pill ${status === "open" ? "warn" : "good"} status`, dataset: { status } }, status);
+  }
+
+  /** A window bound as the recall form takes it: its day when it is the day's start (or end). */
+  function dayOf(value, whole) {
+    if (!value) return "";
+    return String(value).slice(11, 19) === whole ? String(value).slice(0, 10) : String(value);
+  }
+
+  function windowText(window) {
+    const w = window || {};
+    return w.from || w.to ? `from ${when(w.from) || "…"} to ${when(w.to) || "…"}` : "";
+  }
+
+  /** "checked of target": the effectiveness level's target against what is reached. */
+  function checkedText(e) {
+    return `${e.checked} of ${e.target_consignees}`;
+  }
+
+  /** A button that downloads ``path`` with the key (fetch and a blob), as ``name`` when the
+   * answer names no file. */
+  function downloadButton(label, path, name, id, status) {
+    const button = h("button", { type: "button", class: "button small", id });
+    put(button, label);
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      status.textContent = `Downloading ${label}…`;
+      try {
+        const file = await api("GET", path, undefined, "blob");
+        const saved = file.name === "download" ? name : file.name;
+        save(file.blob, saved);
+        status.textContent = `Saved ${saved}`;
+      } catch (err) {
+        status.textContent = err.message;
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return button;
+  }
+
+  async function viewCases(view, parts) {
+    if (parts.length) return viewCase(view, parts[0]);
+    loading(view, "the recall cases");
+    const listed = (await api("GET", "/v1/cases")).cases.slice().reverse(); // newest first
+    // The list names each case; its figures (scope, checks) are in each case's own answer:
+    // asked for the rows shown, the first ones before the list is drawn.
+    const shows = new Map();
+    const showOf = (id) => {
+      if (!shows.has(id)) shows.set(id, api("GET", casePath(id)));
+      return shows.get(id);
+    };
+    const first = 25;
+    await Promise.all(listed.slice(0, first).map((c) => showOf(c.id).catch(() => null)));
+    const figure = (c, pick, cls) => {
+      const out = h("span", { class: cls || null }, "…");
+      showOf(c.id).then((shown) => { clear(out); put(out, pick(shown)); }, () => { out.textContent = "?"; out.title = "could not load this case"; });
+      return out;
+    };
+    clear(view);
+    const open = listed.filter((c) => c.status === "open").length;
+    put(view,
+      h("div", { class: "page-head" }, h("h1", {}, "Recall cases"),
+        h("p", { class: "muted" }, "Each case freezes a recall scope when it is opened and tracks the notices, the answers and the devices returned or corrected, against the effectiveness level's target (21 CFR 7.42). ",
+          canWriteCases() ? "Open one from a recall scope (Recall → Find recall scope → Open a recall case)." : "Your key reads cases; an analyst or admin key opens and works them.")),
+      section("Cases", `${count(listed.length, "case")}, ${open} open, newest first`,
+        pagedTable([
+          { title: "Case", render: (c) => h("a", { href: caseHref(c.id), class: "key case-link" }, c.id) },
+          { title: "Title", render: (c) => c.title },
+          { title: "Level", render: (c) => h("span", { title: `${LEVELS.find((l) => l[0] === c.level)?.[1]} % of the consignees to check` }, c.level) },
+          { title: "Status", render: (c) => statusPill(c.status) },
+          { title: "Opened", render: (c) => [at(c.opened_at), h("div", { class: "muted small" }, c.opened_by)] },
+          { title: "Suspects", render: (c) => cell(c.suspects) },
+          { title: "Devices", num: true, render: (c) => figure(c, (s) => String(s.scope.counts.devices)) },
+          { title: "Consignees", num: true, render: (c) => figure(c, (s) => String(s.effectiveness.consignees)) },
+          { title: "Checked / target", num: true, render: (c) => figure(c, (s) => [checkedText(s.effectiveness), " ",
+            h("span", { class: `pill ${s.effectiveness.met ? "good" : "bad"}` }, s.effectiveness.met ? "met" : "not met")]) },
+        ], localPages(listed), "rows", { first, empty: "No recall case yet." })));
+  }
+
+  async function viewCase(view, id) {
+    loading(view, `case ${id}`);
+    const [shown, fda] = await Promise.all([
+      api("GET", casePath(id)),
+      api("GET", `${casePath(id)}/reports/fda-806`),
+    ]);
+    clear(view);
+    const c = shown.case;
+    const e = shown.effectiveness;
+    const rows = shown.consignees;
+    const counts = shown.scope.counts;
+    const writable = canWriteCases() && c.status === "open";
+    const status = h("span", { class: "muted small", id: "case-download-status" });
+    const downloads = h("div", { class: "actions", id: "case-reports" },
+      downloadButton("FDA 806 (JSON)", `${casePath(c.id)}/reports/fda-806`, `${c.id}-fda-806.json`, "report-fda-806", status),
+      downloadButton("EU FSCA (JSON)", `${casePath(c.id)}/reports/fsca`, `${c.id}-fsca.json`, "report-fsca", status),
+      downloadButton("Spreadsheet (.xlsx)", `${casePath(c.id)}/reports/spreadsheet`, `${c.id}-devices.xlsx`, "report-spreadsheet", status),
+      status);
+    const level = LEVELS.find((l) => l[0] === e.level) || [e.level, e.target_percent, ""];
+    put(view,
+      h("div", { class: "entity-head" },
+        h("div", {},
+          h("span", { class: "muted small" }, "Recall case"),
+          h("h1", { class: "entity-id", id: "case-id" }, c.id, " ", statusPill(c.status)),
+          h("p", { class: "entity-sub", id: "case-title" }, c.title),
+          h("p", { class: "muted small", id: "case-meta" },
+            `Level ${c.level} · opened ${when(c.opened_at)} by ${c.opened_by}`,
+            c.closed_at ? ` · closed ${when(c.closed_at)} by ${c.closed_by}` : "",
+            c.audit_seq ? ` · audit #${c.audit_seq}` : "",
+            c.reason ? [h("br"), `Reason: ${c.reason}`] : null),
+          canWriteCases() ? null : h("p", { class: "muted small", id: "case-read-only" }, "Read only: your key reads cases; an analyst or admin key records notices and responses.")),
+        h("div", { class: "actions" },
+          h("a", { href: recallHref(c.suspects, dayOf(c.window.from, "00:00:00"), dayOf(c.window.to, "23:59:59")), class: "button", id: "case-recall-now" }, "Recall scope now"),
+          h("a", { href: "#/cases", class: "button" }, "All cases"),
+          writable ? closeButton(c) : null)),
+      section("Frozen scope", `as of ${when(c.as_of)}: the recall as it was when the case was opened; later imports do not change it`,
+        h("p", { class: "small", id: "case-scope" }, "Suspects: ", c.suspects.map((k, i) => [i ? ", " : "", typedLink(k)]),
+          windowText(c.window) ? ` · ${windowText(c.window)}` : ""),
+        h("div", { class: "stats", id: "case-stats" },
+          stat("devices", counts.devices, "bad"), stat("consignees", counts.customers), stat("shipments", counts.shipments),
+          stat("batches", counts.batches), stat("lots", counts.lots), stat("complaints", counts.complaints),
+          stat("service events", counts.service_events)),
+        Object.keys(shown.scope.counts_by_product || {}).length
+          ? h("p", { class: "by-product" }, "Devices per product: ",
+            Object.entries(shown.scope.counts_by_product).map(([p, n], i) => [i ? " · " : "", isKey(p) ? keyLink(p) : p, ` ${n}`]))
+          : null,
+        refreshBox(c)),
+      section("Effectiveness", `level ${e.level}: ${e.target_percent} % of the consignees to check${level[2] ? ` (${level[2]})` : ""} · 21 CFR 7.42(b)(3)`,
+        h("div", { class: "stats", id: "case-effectiveness" },
+          stat("consignees checked", checkedText(e), e.met ? "good" : "bad"),
+          stat("target (consignees)", e.target_consignees),
+          stat("checked", `${e.checked_percent} %`),
+          stat("notified", `${e.notified} of ${e.consignees}`, e.notified === e.consignees ? "good" : "warn"),
+          stat("devices returned or corrected", `${e.devices_returned_or_corrected} of ${e.devices}`)),
+        h("p", { class: "explain", id: "case-met" }, e.met
+          ? `Target met: ${count(e.checked, "consignee")} answered, ${e.target_consignees} needed.`
+          : `Target not met: ${count(e.checked, "consignee")} answered, ${e.target_consignees} needed (${e.target_consignees - e.checked} more). A consignee counts as checked once its response is recorded.`)),
+      missingSection(rows, shown.missing, fda),
+      section("Consignees", `${count(rows.length, "consignee")}, ${count(e.devices, "device")} in scope`,
+        consigneeTable(c, rows, writable)),
+      section("Action log", count(shown.actions.length, "entry", "entries"),
+        pagedTable([
+          { title: "#", key: "n", num: true },
+          { title: "What", render: (a) => a.kind === "notify" ? "notified" : "responded" },
+          { title: "Consignee", render: (a) => keyLink(a.customer) },
+          { title: "At", render: (a) => at(a.at) },
+          { title: "Details", render: (a) => a.kind === "notify" ? `via ${a.via}` : [`${a.returned} returned, ${a.corrected} corrected`, a.note ? ` · ${a.note}` : ""] },
+          { title: "Recorded", render: (a) => [at(a.recorded_at), h("div", { class: "muted small" }, `${a.recorded_by}${a.audit_seq ? ` · audit #${a.audit_seq}` : ""}`)] },
+        ], localPages(shown.actions.slice().reverse()), "rows", { compact: true, first: 25, empty: "Nothing recorded yet." })),
+      section("Reports", "made from the frozen scope: the same whenever they are made", downloads));
+  }
+
+  function missingSection(rows, gaps, fda) {
+    const unnotified = rows.filter((r) => !r.notified_at);
+    const unanswered = rows.filter((r) => r.notified_at && !r.responded_at);
+    const silent = rows.filter((r) => !r.notified_at && !r.responded_at).length;
+    const names = (list, id, empty) => list.length
+      ? h("ul", { class: "missing-list", id }, list.map((r) => h("li", {}, keyLink(r.key, r.name || r.id), ` (${r.id}, ${count(r.devices, "device")})`)))
+      : h("p", { class: "empty", id }, empty);
+    const lines = (list, id, empty) => list.length
+      ? h("ul", { class: "missing-list", id }, list.map((m) => h("li", {}, m)))
+      : h("p", { class: "empty", id }, empty);
+    const total = unnotified.length + unanswered.length + fda.missing.length;
+    return section("What is missing", total ? `${count(unnotified.length, "consignee")} not notified, ${unanswered.length} not answered, ${count(fda.missing.length, "entry", "entries")} missing from the FDA 806 report` : "nothing",
+      h("div", { class: "missing-grid" },
+        h("div", {}, h("h3", {}, `Not yet notified (${unnotified.length})`), names(unnotified, "missing-unnotified", "Every consignee was notified.")),
+        h("div", {}, h("h3", {}, `Notified, not yet answered (${unanswered.length})`), names(unanswered, "missing-unanswered",
+          silent ? "No notified consignee is waiting for an answer." : "Every notified consignee answered.")),
+        h("div", {}, h("h3", {}, `Missing from the FDA 806 report (${fda.missing.length})`),
+          lines(fda.missing, "missing-fda-806", "Nothing: the report is complete."),
+          gaps.length ? h("p", { class: "muted small" }, `${count(gaps.length, "consignee")} without address or phone: a notice cannot be sent to ${gaps.length === 1 ? "it" : "them"}.`) : null)));
+  }
+
+  function consigneeTable(c, rows, writable) {
+    const columns = [
+      { title: "Consignee", render: (r) => [keyLink(r.key, r.name || r.id), h("div", { class: "muted small" }, r.id, r.country ? ` · ${r.country}` : "")] },
+      { title: "Address", render: (r) => r.address || h("span", { class: "pill bad" }, "no address") },
+      { title: "Phone", render: (r) => [r.phone || h("span", { class: "pill bad" }, "no phone"), r.contact ? h("div", { class: "muted small" }, r.contact) : null] },
+      { title: "Devices", num: true, render: (r) => String(r.devices) },
+      { title: "Notified", render: (r) => (r.notified_at ? [at(r.notified_at), h("div", { class: "muted small" }, `via ${r.notified_via}`)] : h("span", { class: "muted" }, "not yet")) },
+      { title: "Responded", render: (r) => (r.responded_at ? [at(r.responded_at), r.notes.length ? h("div", { class: "muted small" }, r.notes.join(" · ")) : null] : h("span", { class: "muted" }, "not yet")) },
+      { title: "Returned", num: true, render: (r) => String(r.returned) },
+      { title: "Corrected", num: true, render: (r) => String(r.corrected) },
+    ];
+    if (writable) {
+      columns.push({ title: "", render: (r) => h("span", { class: "actions" },
+        h("button", { type: "button", class: "button small primary notify", dataset: { customer: r.key }, onclick: (ev) => actionForm(ev, c, r, "notify") }, r.notified_at ? "Notify again" : "Notify"),
+        h("button", { type: "button", class: "button small respond", dataset: { customer: r.key }, onclick: (ev) => actionForm(ev, c, r, "respond") }, "Response")) });
+    }
+    const wrap = table(columns, rows, { fold: 100, rowClass: (r) => `consignee${r.responded_at ? " answered" : ""}`, empty: "No consignee: no affected device was shipped.", noun: "consignees shown" });
+    const t = wrap.querySelector("table");
+    if (t) t.id = "case-consignees";
+    return wrap;
+  }
+
+  /** A local date-time for an <input type=datetime-local>: now, to the minute. */
+  function localNow() {
+    const d = new Date();
+    d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+    return d.toISOString().slice(0, 16);
+  }
+
+  /** The notify or respond form, in a row under the consignee's; recorded, the view reloads. */
+  function actionForm(event, c, r, kind) {
+    const row = event.currentTarget.closest("tr");
+    const next = row.nextElementSibling;
+    if (next && next.classList.contains("action-row")) {
+      const same = next.dataset.kind === kind;
+      next.remove();
+      if (same) return;
+    }
+    const atInput = h("input", { type: "datetime-local", name: "at", value: localNow(), required: true });
+    const error = h("p", { class: "error small", role: "alert", hidden: true });
+    const fields = kind === "notify"
+      ? [h("label", {}, "Via", h("select", { name: "via" }, VIAS.map((v) => h("option", { value: v }, v))))]
+      : [h("label", {}, "Returned", h("input", { type: "number", name: "returned", min: 0, max: r.devices - r.returned - r.corrected, value: 0 })),
+        h("label", {}, "Corrected", h("input", { type: "number", name: "corrected", min: 0, max: r.devices - r.returned - r.corrected, value: 0 })),
+        h("label", { class: "grow" }, "Note", h("input", { name: "note", maxlength: 2000 }))];
+    const submit = h("button", { type: "submit", class: "primary" }, kind === "notify" ? "Record notice" : "Record response");
+    const form = h("form", { class: "filters action-form", dataset: { kind, customer: r.key } },
+      h("strong", { class: "action-title" }, kind === "notify" ? `Notify ${r.name || r.id}` : `Response of ${r.name || r.id}`),
+      h("label", {}, kind === "notify" ? "Notified at" : "Answered at", atInput), fields, submit,
+      h("button", { type: "button", class: "button", onclick: () => holder.remove() }, "Cancel"), error);
+    const holder = h("tr", { class: "action-row", dataset: { kind } }, h("td", { colspan: row.cells.length }, form));
+    row.after(holder);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(form);
+      const body = { customer: r.key, at: new Date(String(f.get("at"))).toISOString() };
+      if (kind === "notify") body.via = f.get("via");
+      else {
+        body.returned = Number(f.get("returned") || 0);
+        body.corrected = Number(f.get("corrected") || 0);
+        if (String(f.get("note") || "").trim()) body.note = String(f.get("note")).trim();
+      }
+      submit.disabled = true;
+      try {
+        await api("POST", `${casePath(c.id)}/${kind}`, body);
+        route(); // the case again, with the entry counted
+      } catch (err) {
+        error.hidden = false;
+        error.textContent = err.message;
+        submit.disabled = false;
+      }
+    });
+    form.querySelector("input, select").focus();
+  }
+
+  function closeButton(c) {
+    const button = h("button", { type: "button", class: "button", id: "case-close" }, "Close case");
+    button.addEventListener("click", async () => {
+      if (button.dataset.confirm !== "true") {
+        button.dataset.confirm = "true";
+        button.textContent = "Close it: no more notices or responses";
+        button.classList.add("primary");
+        return;
+      }
+      button.disabled = true;
+      try {
+        await api("POST", `${casePath(c.id)}/close`);
+        route();
+      } catch (err) {
+        button.disabled = false;
+        button.replaceWith(alertBox(err.message));
+      }
+    });
+    return button;
+  }
+
+  /** "What would change": the recall run now on the case's suspects and window, compared. */
+  function refreshBox(c) {
+    const out = h("div", { id: "case-refresh" });
+    const button = h("button", { type: "button", class: "button small" }, "Compare with a recall now");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      clear(out);
+      put(out, h("p", { class: "loading" }, "Running the recall now…"));
+      try {
+        const r = (await api("GET", `${casePath(c.id)}?refresh=true`)).refresh;
+        clear(out);
+        const keys = (label, list) => (list.length ? h("p", { class: "small" }, `${label} (${list.length}): `, cell(list)) : null);
+        put(out, r.changed
+          ? [alertBox(`A recall now (${when(r.as_of)}) differs from the frozen scope; the case does not change.`, "note"),
+            keys("devices it would add", r.devices_added), keys("devices it would remove", r.devices_removed),
+            keys("consignees it would add", r.consignees_added), keys("consignees it would remove", r.consignees_removed)]
+          : h("p", { class: "small" }, `A recall now (${when(r.as_of)}) finds the same devices and consignees.`));
+      } catch (err) {
+        clear(out);
+        showError(err, out);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    return h("div", { class: "refresh" }, button, out);
+  }
+
+  /** On a recall view: open a case on its suspects and window (analysts, admins), and the
+   * cases already opened on the same suspects. */
+  function openCaseCard(suspects, start, end, devices) {
+    const card = section("Recall case", "freeze this scope and track the notices and answers", h("div", { id: "case-open-place" }));
+    const place = card.querySelector("#case-open-place");
+    api("GET", "/v1/cases").then((answer) => {
+      const same = answer.cases.filter((c) => c.suspects.slice().sort().join(",") === suspects.slice().sort().join(",")
+        && (c.window.from || "").slice(0, 10) === (start || "") && (c.window.to || "").slice(0, 10) === (end || ""));
+      if (same.length && place.isConnected) {
+        place.before(h("p", { class: "small", id: "case-existing" }, "Already opened on these suspects: ",
+          same.map((c, i) => [i ? ", " : "", h("a", { href: caseHref(c.id), class: "key" }, c.id), ` (${c.status})`])));
+      }
+    }, () => {});
+    if (!canWriteCases()) {
+      put(place, h("p", { class: "muted small", id: "case-open-denied" }, "Opening a recall case needs an analyst or admin key; your key reads the cases."));
+      return card;
+    }
+    if (!devices) {
+      put(place, h("p", { class: "muted small" }, "No device in scope: nothing to open a case on."));
+      return card;
+    }
+    const title = h("input", { name: "title", id: "case-title-input", required: true, maxlength: 2000, placeholder: "e.g. Capacitor lot L-2026-0042, field action" });
+    const level = h("select", { name: "level", id: "case-level" },
+      LEVELS.map(([l, p, what]) => h("option", { value: l }, `${l}: ${p} % of consignees${what ? ` (${what})` : ""}`)));
+    const reason = h("input", { name: "reason", id: "case-reason", maxlength: 2000, placeholder: "optional" });
+    const error = h("p", { class: "error small", role: "alert", hidden: true });
+    const submit = h("button", { type: "submit", class: "primary" }, "Open a recall case");
+    const form = h("form", { class: "filters", id: "case-open" },
+      h("label", { class: "grow" }, "Title", title), h("label", {}, "Effectiveness level", level),
+      h("label", {}, "Reason", reason), submit, error);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = { suspects, title: title.value.trim(), level: level.value };
+      if (start) body.from = start;
+      if (end) body.to = end;
+      if (reason.value.trim()) body.reason = reason.value.trim();
+      submit.disabled = true;
+      try {
+        const made = await api("POST", "/v1/cases", body);
+        location.hash = caseHref(made.id);
+      } catch (err) {
+        error.hidden = false;
+        error.textContent = err.message;
+        submit.disabled = false;
+      }
+    });
+    put(place, form);
+    return card;
   }
 
   // ------------------------------------------------------------------ views: change impact
@@ -1186,6 +1546,7 @@
       else if (name === "trace-list" && parts.length >= 2) await viewTraceList(page, parts, params);
       else if (name === "recall") await viewRecall(page, params);
       else if (name === "impact") await viewImpact(page, parts);
+      else if (name === "cases") await viewCases(page, parts);
       else page.append(alertBox("No such page.", "note"), h("a", { href: "#/" }, "Go to the hotspots"));
       if (current !== page) return;
       document.title = `TraceGraph · ${name === "hotspots" ? "Risk hotspots" : human(name)}`;
