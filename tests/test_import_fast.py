@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -417,3 +418,12 @@ def test_records_already_being_read_one_by_one_are_read_so_to_the_end() -> None:
     parsed = importer.parse(records)
     assert parsed.records == 5
     assert parsed.errors == [(5, "data.jsonl:6: not valid JSON (unexpected end of data, column 2)")]
+
+
+@pytest.mark.parametrize("value", [float("inf"), "inf", float("nan"), "-inf", 1e300, 36_501, 0])
+def test_a_count_of_days_out_of_range_is_refused_not_a_crash(value: object) -> None:
+    # Found by the agreement test above: infinity crashed validation, and 1e300 days passed
+    # it to fail at write time (a JSON integer beyond 64 bits).
+    record = {"type": "Equipment", "id": "E", "name": "Oven", "calibration_interval_days": value}
+    with pytest.raises(model.RecordError, match="calibration_interval_days': not a whole number"):
+        model.parse_record(record)

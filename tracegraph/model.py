@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import keyword
+import math
 import operator
 import re
 import reprlib
@@ -377,6 +378,10 @@ def _parse_text_list(value: Any) -> Any:
     return parts
 
 
+#: The most days a count of days may be (a century: a calibration interval is months).
+MAX_DAYS: Final = 36_500
+
+
 def _parse_days(value: Any) -> Any:
     """A whole number of days, at least 1 (as a number or as text)."""
     if isinstance(value, bool):
@@ -387,8 +392,13 @@ def _parse_days(value: Any) -> Any:
             number = float(value.strip())
         except ValueError:
             raise ValueError(f"not a whole number of days: {value!r}") from None
-    if not isinstance(number, int | float) or number != int(number) or number < 1:
-        raise ValueError(f"not a whole number of days, at least 1: {value!r}")
+    if (
+        not isinstance(number, int | float)
+        or not math.isfinite(number)  # (infinity has no int; NaN equals nothing)
+        or number != int(number)
+        or not 1 <= number <= MAX_DAYS
+    ):
+        raise ValueError(f"not a whole number of days from 1 to {MAX_DAYS:,}: {value!r}")
     return int(number)
 
 
@@ -1357,7 +1367,7 @@ def _limit_schema(model: type[_Record], schema: dict[str, Any]) -> None:
         elif _parse_text in funcs and name not in ("from_", "to"):
             extra = {"pattern": r"[^\s\x1c-\x1f\x85]", "maxLength": MAX_TEXT}  # not all blank
         elif _parse_days in funcs:
-            extra = {"minimum": 1}
+            extra = {"minimum": 1, "maximum": MAX_DAYS}
         elif _parse_object in funcs:
             extra = {"description": f"{info.description}; nested at most {MAX_OBJECT_DEPTH} "
                      f"levels, at most {MAX_OBJECT_BYTES:,} bytes as JSON"}  # fmt: skip
