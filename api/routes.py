@@ -219,13 +219,6 @@ def _write(
     return report.as_json()
 
 
-def _wake_hooks(request: Request) -> None:
-    """A write appended outbound events: the server's deliverer sends them now."""
-    worker = getattr(request.app.state, "hooks", None)
-    if worker is not None:
-        worker.wake()
-
-
 def _write_request(
     request: Request, caller: ApiKeyRecord, operation: str, source: str | None, reason: str | None
 ) -> WriteRequest:
@@ -317,7 +310,6 @@ async def import_jsonl(
     write = _write_request(request, caller, "api import", source, reason)
     raws = [raw async for raw in _jsonl(request)]
     done = await run_in_threadpool(_write, stores, raws, write, "request body")
-    _wake_hooks(request)
     return json_response(done)
 
 
@@ -352,7 +344,6 @@ async def post_events(
         for i, r in enumerate(records, start=1)
     ]  # fmt: skip
     done = await run_in_threadpool(_write, stores, raws, write, "request body")
-    _wake_hooks(request)
     return json_response(done)
 
 

@@ -101,21 +101,28 @@ class Facts:
     within_days: int = 30
     #: what a family works out once and its rules share (e.g. the devices' UDIs, read)
     memo: dict[str, Any] = field(default_factory=dict)
+    _keys: dict[EntityType, list[str]] = field(default_factory=dict)
     _nodes: dict[EntityType, dict[str, StoredNode]] = field(default_factory=dict)
     _edges: dict[RelType, list[StoredEdge]] = field(default_factory=dict)
     _links: dict[RelType, list[tuple[str, str]]] = field(default_factory=dict)
     _targets: dict[RelType, dict[str, list[str]]] = field(default_factory=dict)
     _sources: dict[RelType, dict[str, list[str]]] = field(default_factory=dict)
 
+    def keys(self, type_: EntityType) -> list[str]:
+        """Every key of the type, sorted (read once a check)."""
+        if type_ not in self._keys:
+            self._keys[type_] = self.store.keys_of_type(type_)
+        return self._keys[type_]
+
     def nodes(self, type_: EntityType) -> dict[str, StoredNode]:
         """Every node of the type, by key."""
         if type_ not in self._nodes:
-            self._nodes[type_] = self.store.nodes(self.store.keys_of_type(type_))
+            self._nodes[type_] = self.store.nodes(self.keys(type_))
         return self._nodes[type_]
 
     def _sources_of(self, rtype: RelType) -> list[str]:
         types = sorted({a for a, _ in ENDPOINTS[rtype]})
-        return [k for t in types for k in self.store.keys_of_type(t)]
+        return [k for t in types for k in self.keys(t)]
 
     def edges(self, rtype: RelType) -> list[StoredEdge]:
         """Every edge of the type with its fields (read from the nodes it may leave)."""

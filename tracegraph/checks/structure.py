@@ -14,7 +14,7 @@ R = RelType
 def _unlinked(f: Facts, etype: EntityType, rtype: RelType, *, outgoing: bool) -> list[str]:
     """The nodes of the type that no edge of ``rtype`` leaves (``outgoing``) or enters."""
     linked = {src if outgoing else dst for src, dst in f.links(rtype)}
-    return [key for key in sorted(f.store.keys_of_type(etype)) if key not in linked]
+    return [key for key in f.keys(etype) if key not in linked]
 
 
 @rule(

@@ -719,10 +719,10 @@ class Neo4jStore(_GraphReads):
             raise self._fail(exc) from exc
 
 
-class Neo4jKeyRing:
-    """The API keys of a Neo4j store: `ApiKey` nodes beside the graph (not `Node`s, so no
-    closure, history or audit entry ever sees them), shared by every client of the database.
-    An as-of view's ring reads the live keys and refuses writes."""
+class _BesideTheGraph:
+    """Records kept beside the graph (API keys, outbound events, recall cases): not `Node`s,
+    so no closure, history or audit entry of the graph sees them. An as-of view's reads the
+    live ones and refuses writes."""
 
     def __init__(self, store: Neo4jStore, *, read_only: bool = False) -> None:
         self.store = store
@@ -731,6 +731,12 @@ class Neo4jKeyRing:
     def _writable(self) -> None:
         if self.read_only:
             raise BadInput("an as-of view is read-only")
+
+
+class Neo4jKeyRing(_BesideTheGraph):
+    """The API keys of a Neo4j store: `ApiKey` nodes beside the graph (not `Node`s, so no
+    closure, history or audit entry ever sees them), shared by every client of the database.
+    An as-of view's ring reads the live keys and refuses writes."""
 
     def add(self, key: ApiKeyRecord) -> None:
         self._writable()
@@ -756,20 +762,12 @@ class Neo4jKeyRing:
         return _api_key(records[0]["key"]) if records else None
 
 
-class Neo4jOutbox:
+class Neo4jOutbox(_BesideTheGraph):
     """Outbound events, hooks and their delivery log: :OutboundEvent, :Hook and :HookAttempt
     nodes beside the graph (no :Node, so no closure, history or audit entry sees them). Seqs
     come from the :OutboundHead counter, whose write lock orders concurrent appends; a claim
     takes the hook's write lock before it reads the lease. An as-of view's outbox reads the
     live one and refuses writes."""
-
-    def __init__(self, store: Neo4jStore, *, read_only: bool = False) -> None:
-        self.store = store
-        self.read_only = read_only
-
-    def _writable(self) -> None:
-        if self.read_only:
-            raise BadInput("an as-of view is read-only")
 
     def append(
         self, events: Sequence[tuple[str, Mapping[str, Any]]], at: dt.datetime
@@ -848,21 +846,16 @@ class Neo4jOutbox:
         return [_attempt(rec["attempt"]) for rec in records]
 
 
-class Neo4jCaseBook:
+class Neo4jCaseBook(_BesideTheGraph):
     """Recall cases and their action logs: :RecallCase and :RecallCaseAction nodes beside the
     graph (no :Node). Each write is one managed transaction that takes the audit chain's write
     lock and appends the command's audit entry, like an import. An as-of view's book reads the
     live one and refuses writes."""
 
-    def __init__(self, store: Neo4jStore, *, read_only: bool = False) -> None:
-        self.store = store
-        self.read_only = read_only
-
     def _transaction(self, work: Any, *args: Any) -> Any:
         """Run ``work(tx, seq, at, prev_hash, *args)`` in one write transaction holding the
         audit chain's lock; ``work`` answers (result, audit entry to append)."""
-        if self.read_only:
-            raise BadInput("an as-of view is read-only")
+        self._writable()
         store = self.store
         store._ensure_schema()
 
