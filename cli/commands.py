@@ -15,6 +15,7 @@ from cli.render import Format, console, counts_table, csv_text, default_format, 
 from tracegraph import checks, model
 from tracegraph.audit import required_reason
 from tracegraph.checks.core import plural
+from tracegraph.errors import BadInput
 from tracegraph.events import record_write
 from tracegraph.importer import import_paths
 from tracegraph.store import WriteRequest
@@ -48,6 +49,26 @@ def import_(
             "seconds on a large store)."
         ),
     ] = True,
+    initial_load: Annotated[
+        bool,
+        typer.Option(
+            "--initial-load",
+            help="Load a new, empty Neo4j database offline with neo4j-admin, for the first "
+            "load of a new site. The server must be stopped; --neo4j-home names its "
+            "installation. See docs/neo4j-load.md.",
+        ),
+    ] = False,
+    neo4j_home: Annotated[
+        Path | None,
+        typer.Option(
+            "--neo4j-home",
+            help="With --initial-load: the Neo4j installation (NEO4J_HOME) whose database to "
+            "load; its bin/neo4j-admin is used, else the one on PATH.",
+        ),
+    ] = None,
+    database: Annotated[
+        str, typer.Option(help="With --initial-load: the database to load.")
+    ] = "neo4j",
 ) -> None:
     """Import records: JSON Lines or CSV (docs/import-format.md; `tracegraph schema` lists
     every type and field). All are checked first: one bad record and
@@ -59,6 +80,19 @@ def import_(
         request = WriteRequest(
             actor=actor(settings), operation="import", source=source, reason=reason
         )
+        if initial_load or neo4j_home is not None:
+            if not initial_load or neo4j_home is None:
+                raise BadInput("--initial-load and --neo4j-home go together")
+            from tracegraph.store.neo4j_load import initial_load as load
+
+            report = load(paths, neo4j_home, request, database=database)
+            _print_counts(report.as_json(), fmt)
+            typer.echo(
+                f"loaded into database '{database}' of {neo4j_home}; start the server, and "
+                "the first tracegraph command creates the indexes",
+                err=True,
+            )
+            return
         with store_for(db, writes=True) as store:
             if sys.stderr.isatty():
                 with Progress(
@@ -77,13 +111,7 @@ def import_(
             brought = checks.brought_by(store, report.summary) if check else []
             # its outbound events, for hooks and pollers (docs/hooks.md)
             record_write(store, report, request, brought if check else None, check=check)
-        out = report.as_json()
-        if default_format(fmt) is Format.table:
-            console().print(counts_table("import", out))
-        elif default_format(fmt) is Format.csv:
-            typer.echo(csv_text(list(out), [list(out.values())]), nl=False)
-        else:
-            typer.echo(dumps(out))
+        _print_counts(report.as_json(), fmt)
         if brought:
             levels = Counter(f.severity for f in brought)
             detail = ", ".join(plural(levels[lv], str(lv)) for lv in checks.LEVELS if levels[lv])
@@ -91,6 +119,15 @@ def import_(
                 f"{plural(len(brought), 'new data-quality finding')} (tracegraph check): {detail}",
                 err=True,
             )
+
+
+def _print_counts(out: dict[str, int | None], fmt: Format | None) -> None:
+    if default_format(fmt) is Format.table:
+        console().print(counts_table("import", out))
+    elif default_format(fmt) is Format.csv:
+        typer.echo(csv_text(list(out), [list(out.values())]), nl=False)
+    else:
+        typer.echo(dumps(out))
 
 
 # --------------------------------------------------------------------------- trace

@@ -2,24 +2,10 @@
 // mode: schema
 // params: none
 // returns: nothing; statements separated by ";", each idempotent (IF NOT EXISTS)
+// A node's key is "Type:id" and its type is its label, so the unique key makes each type's id
+// unique too: a unique constraint per type on `id` would only make every write keep a second
+// unique-index entry. (Databases made by earlier versions keep theirs, which nothing reads.)
 CREATE CONSTRAINT node_key IF NOT EXISTS FOR (n:Node) REQUIRE n.key IS UNIQUE;
-CREATE CONSTRAINT supplier_id IF NOT EXISTS FOR (n:Supplier) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT certificate_id IF NOT EXISTS FOR (n:Certificate) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT material_id IF NOT EXISTS FOR (n:Material) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT materiallot_id IF NOT EXISTS FOR (n:MaterialLot) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT product_id IF NOT EXISTS FOR (n:Product) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT batch_id IF NOT EXISTS FOR (n:Batch) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT device_id IF NOT EXISTS FOR (n:Device) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT process_id IF NOT EXISTS FOR (n:Process) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT equipment_id IF NOT EXISTS FOR (n:Equipment) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT maintenanceevent_id IF NOT EXISTS FOR (n:MaintenanceEvent) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT inspection_id IF NOT EXISTS FOR (n:Inspection) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT changeorder_id IF NOT EXISTS FOR (n:ChangeOrder) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT document_id IF NOT EXISTS FOR (n:Document) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT shipment_id IF NOT EXISTS FOR (n:Shipment) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT customer_id IF NOT EXISTS FOR (n:Customer) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT serviceevent_id IF NOT EXISTS FOR (n:ServiceEvent) REQUIRE n.id IS UNIQUE;
-CREATE CONSTRAINT complaint_id IF NOT EXISTS FOR (n:Complaint) REQUIRE n.id IS UNIQUE;
 CREATE CONSTRAINT audit_seq IF NOT EXISTS FOR (a:AuditEntry) REQUIRE a.seq IS UNIQUE;
 CREATE CONSTRAINT outbound_event_seq IF NOT EXISTS FOR (e:OutboundEvent) REQUIRE e.seq IS UNIQUE;
 CREATE CONSTRAINT outbound_head_id IF NOT EXISTS FOR (h:OutboundHead) REQUIRE h.id IS UNIQUE;

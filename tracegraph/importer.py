@@ -445,9 +445,21 @@ def _import_records(
         raise refuse([message for _, message in sorted(parsed.errors, key=lambda e: e[0])])
     # In key order, by the keys the merge already holds (a property per record costs more).
     nodes = [parsed.nodes[key] for key in sorted(parsed.nodes)]
-    edges = [parsed.edges[ident] for ident in sorted(parsed.edges)]
+    edges = _in_ident_order(parsed.edges)
     summary = store.write(nodes, edges, request)
     return ImportReport(parsed.records, len(nodes), len(edges), summary)
+
+
+def _in_ident_order(edges: Mapping[tuple[str, str, str], Edge]) -> list[Edge]:
+    """The edges sorted by identity (type, from, to). Each identity is joined into one text
+    by NUL, which sorts before any character and is in no key or type name (a key may hold
+    no control character), so the texts sort as the tuples do: comparing a million tuples
+    of three texts cost twice as much."""
+    texts = list(map("\0".join, edges))
+    order = sorted(range(len(texts)), key=texts.__getitem__)
+    del texts
+    values = list(edges.values())
+    return list(map(values.__getitem__, order))
 
 
 def import_paths(

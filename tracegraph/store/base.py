@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple, Protocol, overload, runtime_checkable
 
 import orjson
@@ -20,6 +21,7 @@ import orjson
 from tracegraph.errors import BadInput
 from tracegraph.model import (
     ENDPOINTS,
+    GENEALOGY,
     MAX_HOPS,
     Direction,
     Edge,
@@ -136,15 +138,23 @@ class Link(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Output:
-    """The devices one batch reaches over the OUTPUT edges (those it produced, and the devices
-    they are installed in): what `CountsOutputs.output_each` answers per batch."""
+class BatchExposure:
+    """The batches a set of seeds make and what those batches make, as numbers: what
+    `CountsExposure.batch_exposure` answers (common cause sums it per seed).
 
-    #: How many have no other way in than one PRODUCED edge, necessarily from this batch: no
-    #: other batch reaches them, so batches' sole devices never overlap.
-    sole: int
-    #: The keys of the others (installed in another device, or produced twice).
-    shared: frozenset[str]
+    The batches are numbered 0..n-1 in no particular order. Of the devices a batch reaches
+    over the OUTPUT edges (those it produced, and the devices they are installed in), those
+    with no other way in than one PRODUCED edge are counted per batch (no other batch reaches
+    them, so these never overlap); the others are grouped by the set of batches that reach
+    them (a monitor, with the batch of the module installed in it)."""
+
+    #: Per seed in the store: the numbers of the batches it makes (itself, if a batch, and
+    #: those its closure over the MAKING edges reaches).
+    batches: Mapping[str, Sequence[int]]
+    #: Per batch number: how many of its devices no other batch reaches.
+    sole: Sequence[int]
+    #: The other devices, per group: the batch numbers that reach them, and how many they are.
+    groups: Sequence[tuple[Sequence[int], int]]
 
 
 @dataclass(frozen=True)
@@ -305,18 +315,25 @@ def changes_digest(changes: Iterable[Change]) -> str:
     """`digest_rows` of ``changes``, encoded a chunk of changes per call.
 
     Compact JSON of a list is ``[`` + its items' JSON joined by ``,`` + ``]``, so hashing the
-    chunks' items with the brackets in between gives the bytes of the whole array.
+    chunks' items with the brackets in between gives the bytes of the whole array. A change is
+    a tuple (identity, op, before, after), which orjson writes as that array: a chunk goes to
+    it as it is, and is copied row by row only if a before or after is a mapping other than a
+    dict (orjson takes no other; it refuses the chunk). A write of millions spent more on
+    copying the rows than on encoding them.
     """
-    ordered = sorted(changes, key=lambda c: c[0])
+    ordered = sorted(changes, key=itemgetter(0))
     h = hashlib.sha256(b"[")
     for start in range(0, len(ordered), _DIGEST_CHUNK):
-        rows = [
-            [i, op, None if b is None else _plain(b), _plain(a)]
-            for i, op, b, a in ordered[start : start + _DIGEST_CHUNK]
-        ]
+        chunk = ordered[start : start + _DIGEST_CHUNK]
+        try:
+            encoded = canonical(chunk)
+        except orjson.JSONEncodeError:
+            encoded = canonical(
+                [[i, op, None if b is None else _plain(b), _plain(a)] for i, op, b, a in chunk]
+            )
         if start:
             h.update(b",")
-        h.update(canonical(rows)[1:-1])
+        h.update(encoded[1:-1])
     h.update(b"]")
     return h.hexdigest()
 
@@ -908,17 +925,119 @@ class GraphStore(Protocol):
 
 
 @runtime_checkable
-class CountsOutputs(Protocol):
-    """An optional capability: a store that can split each batch's devices as `Output` does
-    where they are stored (Neo4j: so that a million device keys need not cross the wire).
-    Common cause uses it when the store has it and `GraphStore.reach` otherwise."""
+class CountsExposure(Protocol):
+    """An optional capability: a store that answers common cause's walks where the graph is,
+    with numbers on the wire (Neo4j: a million device keys, or the ~760k batches of 33k
+    candidates, need not cross it as text). Common cause uses it when the store has it and
+    `GraphStore.keys_of_type` and `GraphStore.reach` otherwise."""
 
-    def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
-        """Each batch's devices (its closure over OUTPUT edges), split into a count of those
-        only it reaches and the keys of the rest; unknown batches are left out. The same
-        numbers as ``reach(batches, OUTPUT, Direction.down, each=True)``, less the keys no other
-        batch can share: common cause needs the size of unions of these sets, not the keys."""
+    def device_count(self) -> int:
+        """How many devices the store holds: ``len(keys_of_type(Device))``."""
         ...
+
+    def upstream_each(
+        self, seeds: Iterable[str], types: Collection[EntityType]
+    ) -> tuple[Sequence[str], Mapping[str, Sequence[int]]]:
+        """Each seed's upstream closure over the genealogy, of the nodes of these types only:
+        their keys, and per seed in the store the places of its own in that list. The same
+        sets as ``reach(seeds, GENEALOGY, Direction.up, each=True)`` cut to the types, with
+        each key once, not once per seed above it."""
+        ...
+
+    def batch_exposure(self, seeds: Iterable[str]) -> BatchExposure:
+        """The batches each seed makes and what they make (`BatchExposure`): the same sets as
+        ``reach(seeds, MAKING, Direction.down, target=Batch, each=True)`` (with a batch seed
+        itself) and ``reach(batches, OUTPUT, Direction.down, each=True)``, less the keys of
+        the devices, which are only counted. Seeds not in the store are left out."""
+        ...
+
+
+def plain_fields(node: StoredNode) -> dict[str, Any]:
+    """A record as the answers list it: ``id``, ``key``, then its fields by name, instants
+    as ISO 8601 in UTC with a Z (`iso`)."""
+    return {"id": node.id, "key": node.key, **{k: iso(v) for k, v in sorted(node.props.items())}}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a recall answer needs of the nodes of its closure (`read_scope`)."""
+
+    #: Each node's `plain_fields`.
+    fields: dict[str, dict[str, Any]]
+    #: The genealogy edges leaving the nodes (of a closure downstream: the edges among it), as
+    #: (type, source, destination): plain tuples, hundreds of thousands of them at a time.
+    links: Sequence[tuple[RelType, str, str]]
+    #: Each device's batch: the smallest key of a batch that PRODUCED it.
+    device_batch: dict[str, str]
+
+
+@runtime_checkable
+class ReadsScope(Protocol):
+    """An optional capability: a store that reads a `Scope` in one pass over the keys, with
+    the fields straight from how it keeps them (times already text), not as `StoredNode`
+    values. Recall uses it when the store has it and `read_scope`'s three reads otherwise."""
+
+    def scope(self, keys: Iterable[str]) -> Scope:
+        """What `read_scope` answers, for the current state of the store."""
+        ...
+
+
+def smallest_neighbour(links: Iterable[tuple[RelType, str, str]], by_dst: bool) -> dict[str, str]:
+    """Map each node to its one neighbour over these (type, source, destination) links (the
+    smallest key if several): the source of links arriving at it (``by_dst``) or the end of
+    links leaving it."""
+    out: dict[str, str] = {}
+    for _, src, dst in links:
+        a, b = (dst, src) if by_dst else (src, dst)
+        if a not in out or b < out[a]:
+            out[a] = b
+    return out
+
+
+def read_scope(store: GraphStore, keys: Iterable[str]) -> Scope:
+    """The `Scope` of these nodes, as the store holds them (as of its time)."""
+    wanted = set(keys)
+    if isinstance(store, ReadsScope):
+        return store.scope(wanted)
+    return scope_by_reads(store, wanted)
+
+
+def scope_by_reads(store: GraphStore, wanted: set[str]) -> Scope:
+    """`read_scope` from the protocol's own reads: nodes, and edges twice."""
+    devices = [k for k in wanted if k.startswith("Device:")]
+    return Scope(
+        fields={k: plain_fields(n) for k, n in store.nodes(wanted).items()},
+        links=store.edges(wanted, GENEALOGY, Direction.down, props=False),
+        device_batch=smallest_neighbour(
+            store.edges(devices, [RelType.PRODUCED], Direction.up, props=False), by_dst=True
+        ),
+    )
+
+
+#: Records per page when the whole store's versions are read (`audit verify`).
+VERSION_PAGE = 1_000
+
+
+@runtime_checkable
+class PagesVersions(Protocol):
+    """An optional capability: a store that reads every record's versions a page at a time,
+    of a size the caller picks, so that a pass over the whole store holds one page at once.
+    `every_version` uses it when the store has it and `GraphStore.versions` otherwise."""
+
+    def versions_paged(self, page_size: int) -> Iterator[RecordVersions]:
+        """What ``versions()`` answers (every record, in the store's own order), read
+        ``page_size`` records (on Neo4j: nodes, with their outgoing edges) at a time."""
+        ...
+
+
+def every_version(store: GraphStore, page_size: int = VERSION_PAGE) -> Iterator[RecordVersions]:
+    """Every record of the store with its versions, streamed a page at a time where the store
+    can (`PagesVersions`); ``store.versions()`` otherwise."""
+    if page_size < 1:
+        raise BadInput(f"page size {page_size}: must be 1 or more")
+    if isinstance(store, PagesVersions):
+        return store.versions_paged(page_size)
+    return store.versions()
 
 
 class ReadPrimitives(ABC):

@@ -29,21 +29,28 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from itertools import count
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
 
 from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
     FAMILY,
+    GENEALOGY,
+    MAKING,
     MAX_HOPS,
+    OUTPUT,
     TEMPORAL_FIELDS,
     Direction,
     Edge,
@@ -55,8 +62,10 @@ from tracegraph.model import (
 )
 from tracegraph.store.base import (
     GENESIS,
+    VERSION_PAGE,
     ApiKeyRecord,
     AuditEntry,
+    BatchExposure,
     CaseAction,
     CaseBook,
     CaseRecord,
@@ -68,6 +77,7 @@ from tracegraph.store.base import (
     Outbox,
     ReadPrimitives,
     RecordVersions,
+    Scope,
     StoredEdge,
     StoredNode,
     Version,
@@ -79,9 +89,15 @@ from tracegraph.store.base import (
     edge_ident,
     plan_write,
     seal,
+    smallest_neighbour,
     sort_edges,
     split_edge_ident,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from scipy.sparse import csr_matrix
 
 FORMAT: Final = "tracegraph-embedded/2"
 #: The first bytes of every SQLite database file.
@@ -247,6 +263,28 @@ def decode(type_name: str, blob: bytes | str) -> dict[str, Any]:
     return props
 
 
+#: Per record type, the fields that are instants (their stored text ends in +00:00).
+_INSTANTS: Final[Mapping[str, tuple[str, ...]]] = {
+    name: tuple(f for f, kind in kinds.items() if kind == "instant")
+    for name, kinds in TEMPORAL_FIELDS.items()
+}
+
+
+def answer_text(type_name: str, blob: bytes | str) -> dict[str, Any]:
+    """Stored properties as an answer shows them (`iso`), without making datetimes: dates are
+    stored as the answer writes them, instants in UTC with +00:00 for the answer's Z."""
+    props: dict[str, Any] = orjson.loads(blob)
+    for name in _INSTANTS.get(type_name, ()):
+        value = props.get(name)
+        if isinstance(value, str):
+            props[name] = (
+                value[:-6] + "Z"
+                if value.endswith("+00:00")
+                else iso(dt.datetime.fromisoformat(value))
+            )
+    return props
+
+
 def _json(values: Iterable[Any]) -> bytes:
     return orjson.dumps(list(values))
 
@@ -328,6 +366,80 @@ def _walk_in(adjacency: Mapping[int, Sequence[int]], start: int, hops: int) -> s
             break
         frontier = level
     return seen
+
+
+def _edge_arrays(
+    db: sqlite3.Connection,
+    step: _Walk,
+    extra: tuple[int, ...],
+    start: npt.NDArray[np.int64],
+    hops: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The edges of a walk from ``start`` up to ``hops`` steps out, as (from, to) id arrays:
+    breadth-first, each node expanded once, one statement per level whose rows SQLite packs
+    into two JSON arrays (a Python tuple per edge cost more than the walk)."""
+    import numpy as np
+
+    pairs = re.sub(
+        r"^SELECT e\.(\w+)", r"SELECT json_group_array(f.value), json_group_array(e.\1)", step.sql
+    )
+    srcs: list[npt.NDArray[np.int64]] = []
+    dsts: list[npt.NDArray[np.int64]] = []
+    seen = np.unique(start)
+    frontier = seen
+    for _ in range(hops):
+        if not len(frontier):
+            break
+        found: list[npt.NDArray[np.int64]] = []
+        for chunk in _chunks(frontier.tolist()):
+            near, far = db.execute(pairs, (_json(chunk), *step.params, *extra)).fetchone()
+            srcs.append(np.asarray(orjson.loads(near), dtype=np.int64))
+            far_ids = np.asarray(orjson.loads(far), dtype=np.int64)
+            dsts.append(far_ids)
+            found.append(far_ids)
+        level = np.unique(np.concatenate(found))
+        frontier = np.setdiff1d(level, seen, assume_unique=True)
+        seen = np.union1d(seen, frontier)
+    if not srcs:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(srcs), np.concatenate(dsts)
+
+
+def _closures(
+    seeds: npt.NDArray[np.int64],
+    src: npt.NDArray[np.int64],
+    dst: npt.NDArray[np.int64],
+    hops: int,
+) -> tuple[npt.NDArray[np.int64], csr_matrix]:
+    """Each seed's closure over these edges, 1..hops steps (the seed itself only if a walk
+    comes back to it): the node ids, and a seed x node matrix, nonzero where reached. All the
+    seeds advance together, a sparse product per step."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    nodes = np.unique(np.concatenate([seeds, src, dst]))
+    n = len(nodes)
+    step = csr_matrix(
+        (
+            np.ones(len(src), dtype=np.int64),
+            (np.searchsorted(nodes, src), np.searchsorted(nodes, dst)),
+        ),
+        shape=(n, n),
+    )
+    step.data[:] = 1
+    reached = step[np.searchsorted(nodes, seeds)]
+    frontier = reached
+    for _ in range(hops - 1):
+        if not frontier.nnz:
+            break
+        following = frontier @ step
+        following.data[:] = 1
+        following = following - following.multiply(reached)
+        following.eliminate_zeros()
+        reached = reached + following
+        frontier = following
+    reached.data[:] = 1
+    return nodes, reached
 
 
 class _Reads(ReadPrimitives):
@@ -479,7 +591,7 @@ class _Reads(ReadPrimitives):
         types, type_params = _type_filter(rel_types)
         near = "dst" if direction is Direction.up else "src"
         when, extra = self._when("e")
-        cols = "e.type, s.key, d.key" + (", e.props, e.c, e.r, e.src" if props else "") + ", e.dst"
+        cols = "e.type, s.key, d.key" + (", e.props, e.c, e.r, e.src, e.dst" if props else "")
         # Both ends among the keys: the edges leaving them, kept if they arrive in a temporary
         # table of the keys' ids, inside SQLite. An upstream trace holds suppliers and
         # materials with thousands of lots each; sending those edges to Python to drop them
@@ -504,7 +616,7 @@ class _Reads(ReadPrimitives):
             if direction is None:
                 db.execute("DELETE FROM temp.among")
             if not props:
-                return [Link(REL_BY_CODE[t], src, dst) for t, src, dst, *_ in rows]
+                return [Link(REL_BY_CODE[t], src, dst) for t, src, dst in rows]
             late = [(row[6], row[0], row[7]) for row in rows if self._is_late(row[5])]
             history = self._edge_history(db, late)
         found = []
@@ -626,6 +738,99 @@ class _Reads(ReadPrimitives):
             visited |= level
         return seen
 
+    # ------------------------------------------------------------------ common cause
+
+    def device_count(self) -> int:
+        """`CountsExposure`: one count over the range of Device keys in the key index."""
+        when, extra = self._when("node")
+        with self._snapshot() as db:
+            (n,) = db.execute(
+                f"SELECT count(*) FROM node WHERE key > ? AND key < ?{when}",
+                (*_type_range(EntityType.Device), *extra),
+            ).fetchone()
+        return int(n)
+
+    def upstream_each(
+        self, seeds: Iterable[str], types: Collection[EntityType]
+    ) -> tuple[Sequence[str], Mapping[str, Sequence[int]]]:
+        """`CountsExposure`: the walk's edges as integer arrays and every seed's closure at
+        once (`batch_exposure`), the keys read once for the whole upstream."""
+        import numpy as np
+
+        extra = () if self._as_of_us is None else (self._as_of_us,)
+        step = _step_sql(GENEALOGY, Direction.up, self.as_of is not None)
+        wanted = tuple(f"{t}:" for t in types)
+        with self._snapshot() as db:
+            ids = self._ids(db, seeds)
+            seed_ids = np.fromiter(ids.values(), dtype=np.int64, count=len(ids))
+            near, far = _edge_arrays(db, step, extra, seed_ids, MAX_HOPS)
+            nodes, reached = _closures(seed_ids, near, far, MAX_HOPS)
+            names = self._names(db, nodes.tolist())
+        keys = [names.get(n, "") for n in nodes.tolist()]
+        chosen = np.fromiter(
+            (i for i, k in enumerate(keys) if k.startswith(wanted)), dtype=np.int64
+        )
+        place = np.full(len(nodes), -1, dtype=np.int64)
+        place[chosen] = np.arange(len(chosen))
+        each: dict[str, Sequence[int]] = {}
+        for row, key in enumerate(ids):
+            mine = place[reached.indices[reached.indptr[row] : reached.indptr[row + 1]]]
+            each[key] = mine[mine >= 0].tolist()
+        return [keys[i] for i in chosen.tolist()], each
+
+    def batch_exposure(self, seeds: Iterable[str]) -> BatchExposure:
+        """`CountsExposure`: the making walk and the batches' outputs as integer edges, one
+        statement per level over the frontier (each a JSON array built by SQLite), and every
+        seed's closure taken over them at once in sparse matrices: the per-seed walks of
+        ``reach(..., each=True)`` in Python were most of common cause's time at 100k devices."""
+        import numpy as np
+
+        extra = () if self._as_of_us is None else (self._as_of_us,)
+        making = _step_sql(MAKING, Direction.down, self.as_of is not None)
+        output = _step_sql(OUTPUT, Direction.down, self.as_of is not None)
+        when, node_extra = self._when("node")
+        with self._snapshot() as db:
+            ids = self._ids(db, seeds)
+            seed_ids = np.fromiter(ids.values(), dtype=np.int64, count=len(ids))
+            src, dst = _edge_arrays(db, making, extra, seed_ids, MAX_HOPS)
+            (batch_json,) = db.execute(
+                f"SELECT json_group_array(id) FROM node WHERE key > ? AND key < ?{when}",
+                (*_type_range(EntityType.Batch), *node_extra),
+            ).fetchone()
+            batch_ids = np.asarray(orjson.loads(batch_json), dtype=np.int64)
+            reached = _closures(seed_ids, src, dst, MAX_HOPS)
+            nodes, per_seed = reached
+            # Each seed's batches: those its closure reaches, and itself if a batch.
+            made = per_seed[:, np.flatnonzero(np.isin(nodes, batch_ids))].tocsr()
+            made_nodes = nodes[np.isin(nodes, batch_ids)]
+            own = np.isin(seed_ids, batch_ids)
+            number = {int(b): i for i, b in enumerate(made_nodes.tolist())}
+            for b in seed_ids[own].tolist():
+                number.setdefault(int(b), len(number))
+            batch_order = np.fromiter(number, dtype=np.int64, count=len(number))
+            rows: dict[str, list[int]] = {}
+            for row, (key, node) in enumerate(ids.items()):
+                mine = made.indices[made.indptr[row] : made.indptr[row + 1]].tolist()
+                if own[row] and number[node] not in mine:
+                    mine.append(number[node])
+                rows[key] = mine
+            if not len(batch_order):
+                return BatchExposure(rows, [], [])
+            out_src, out_dst = _edge_arrays(db, output, extra, batch_order, MAX_HOPS)
+        _, per_batch = _closures(batch_order, out_src, out_dst, MAX_HOPS)
+        # Per device, the batches that reach it: one batch, counted; more, grouped.
+        by_device = per_batch.tocsc()
+        owners = np.diff(by_device.indptr)
+        sole_cols = np.flatnonzero(owners == 1)
+        sole = np.bincount(
+            by_device.indices[by_device.indptr[sole_cols]], minlength=len(batch_order)
+        )
+        groups = Counter[tuple[int, ...]]()
+        for col in np.flatnonzero(owners > 1).tolist():
+            lo, hi = by_device.indptr[col], by_device.indptr[col + 1]
+            groups[tuple(sorted(by_device.indices[lo:hi].tolist()))] += 1
+        return BatchExposure(rows, sole.tolist(), list(groups.items()))
+
     # ------------------------------------------------------------------ audit and versions
 
     def audit_entries(self) -> list[AuditEntry]:
@@ -640,7 +845,16 @@ class _Reads(ReadPrimitives):
         return [_entry_from_row(blob) for (blob,) in rows]
 
     def versions(self, idents: Iterable[str] | None = None) -> Iterator[RecordVersions]:
-        records = self._every_version() if idents is None else self._some_versions(idents)
+        if idents is None:
+            yield from self._in_force(self._every_version(VERSION_PAGE))
+        else:
+            yield from self._in_force(self._some_versions(idents))
+
+    def versions_paged(self, page_size: int) -> Iterator[RecordVersions]:
+        """Every record with its versions, ``page_size`` rows fetched at a time."""
+        return self._in_force(self._every_version(page_size))
+
+    def _in_force(self, records: Iterable[RecordVersions]) -> Iterator[RecordVersions]:
         for record in records:
             then = record if self.as_of is None else record.at(self.as_of)
             if then is not None:
@@ -687,38 +901,86 @@ class _Reads(ReadPrimitives):
             db.execute(f"SELECT key, id FROM node WHERE key IN ({_marks(len(keys))})", tuple(keys))
         )
 
-    def _every_version(self) -> Iterator[RecordVersions]:
-        """Every node and edge with its history, streamed (what `audit verify` reads)."""
-        with self._snapshot() as db:
-            node_history: dict[int, list[Version]] = {}
-            for node_id, key, a, r, blob in db.execute(
-                "SELECT v.node, n.key, v.a, v.r, v.props FROM node_version AS v "
-                "JOIN node AS n ON n.id = v.node ORDER BY v.node, v.a"
-            ):
-                node_history.setdefault(node_id, []).append(
-                    Version(a, from_us(r), decode(key.partition(":")[0], blob))
-                )
-            for node_id, key, blob, c, r, a in db.execute(
-                "SELECT id, key, props, c, r, a FROM node"
-            ):
-                current = Version(a, from_us(r), decode(key.partition(":")[0], blob))
-                yield RecordVersions(key, from_us(c), (*node_history.get(node_id, ()), current))
-            edge_history: dict[tuple[int, int, int], list[Version]] = {}
-            for src, code, dst, a, r, blob in db.execute(
-                "SELECT src, type, dst, a, r, props FROM edge_version ORDER BY src, type, dst, a"
-            ):
-                edge_history.setdefault((src, code, dst), []).append(
-                    Version(a, from_us(r), decode(REL_BY_CODE[code], blob))
-                )
-            for code, src_key, dst_key, src, dst, c, r, a, blob in db.execute(
-                "SELECT e.type, s.key, d.key, e.src, e.dst, e.c, e.r, e.a, e.props FROM edge AS e "
-                "JOIN node AS s ON s.id = e.src JOIN node AS d ON d.id = e.dst"
-            ):
+    def _every_version(self, page_size: int) -> Iterator[RecordVersions]:
+        """Every node and edge with its history, streamed (what `audit verify` reads): the
+        records and their kept versions are read side by side in the same order and merged,
+        so what is held at once is a page of rows, whatever the size of the store."""
+        with self._snapshot() as db, _scan_cache(db):
+            nodes = _pages(
+                db.execute("SELECT id, key, props, c, r, a FROM node ORDER BY id"), page_size
+            )
+            kept = _pages(
+                db.execute("SELECT node, a, r, props FROM node_version ORDER BY node, a, rowid"),
+                page_size,
+            )
+            for (_, key, blob, c, r, a), earlier in _merge_kept(nodes, kept, 1):
+                type_name = key.partition(":")[0]
+                history = [Version(v[1], from_us(v[2]), decode(type_name, v[3])) for v in earlier]
+                current = Version(a, from_us(r), decode(type_name, blob))
+                yield RecordVersions(key, from_us(c), (*history, current))
+            edges = _pages(
+                db.execute(
+                    "SELECT e.src, e.fam, e.type, e.dst, s.key, d.key, e.c, e.r, e.a, e.props "
+                    "FROM edge AS e JOIN node AS s ON s.id = e.src JOIN node AS d ON d.id = e.dst "
+                    "ORDER BY e.src, e.fam, e.type, e.dst"
+                ),
+                page_size,
+            )
+            kept = _pages(
+                db.execute(
+                    "SELECT src, fam, type, dst, a, r, props FROM edge_version "
+                    "ORDER BY src, fam, type, dst, a, rowid"
+                ),
+                page_size,
+            )
+            for row, earlier in _merge_kept(edges, kept, 4):
+                _, _, code, _, src_key, dst_key, c, r, a, blob = row
                 rtype = REL_BY_CODE[code]
+                history = [Version(v[4], from_us(v[5]), decode(rtype, v[6])) for v in earlier]
                 current = Version(a, from_us(r), decode(rtype, blob))
                 ident = f"{rtype}:{src_key}->{dst_key}"
-                earlier = edge_history.get((src, code, dst), ())
-                yield RecordVersions(ident, from_us(c), (*earlier, current))
+                yield RecordVersions(ident, from_us(c), (*history, current))
+
+
+#: Page cache (KiB) while the whole store is read in one pass: each page is read once, so the
+#: connection's usual cache (512 MiB) would only fill with pages not read again, and at 12.9M
+#: records stay full for the rest of the process.
+_SCAN_CACHE_KIB: Final = 16 * 1024
+
+
+@contextmanager
+def _scan_cache(db: sqlite3.Connection) -> Iterator[None]:
+    """A small page cache for one pass over the store, the connection's own one after it."""
+    (before,) = db.execute("PRAGMA cache_size").fetchone()
+    db.execute(f"PRAGMA cache_size = -{_SCAN_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA cache_size = {int(before)}")
+
+
+def _pages(cursor: sqlite3.Cursor, size: int) -> Iterator[tuple[Any, ...]]:
+    """A cursor's rows, fetched ``size`` at a time."""
+    while page := cursor.fetchmany(size):
+        yield from page
+
+
+def _merge_kept(
+    records: Iterator[tuple[Any, ...]], kept: Iterator[tuple[Any, ...]], width: int
+) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+    """Each record row with its kept versions: the rows of ``kept`` whose first ``width``
+    columns are the record's, both read in the order of those columns. Kept versions of no
+    record (none in a sound store) are passed over, as a join would."""
+    pending = next(kept, None)
+    for row in records:
+        ident = row[:width]
+        while pending is not None and pending[:width] < ident:
+            pending = next(kept, None)
+        earlier = []
+        while pending is not None and pending[:width] == ident:
+            earlier.append(pending)
+            pending = next(kept, None)
+        yield row, earlier
 
 
 class _KeyRing:
@@ -1105,6 +1367,33 @@ class _ReadOnlyCaseBook:
 class EmbeddedStore(_Reads):
     kind = "embedded"
 
+    def scope(self, keys: Iterable[str]) -> Scope:
+        """`ReadsScope`: the fields from the stored JSON, times kept as text (a recall of 100k
+        devices spent more making and printing datetimes than reading the rows)."""
+        wanted = set(keys)
+        devices = [k for k in wanted if k.startswith("Device:")]
+        return Scope(
+            fields=self._fields(wanted),
+            links=self.edges(wanted, GENEALOGY, Direction.down, props=False),
+            device_batch=smallest_neighbour(
+                self.edges(devices, [RelType.PRODUCED], Direction.up, props=False), by_dst=True
+            ),
+        )
+
+    def _fields(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        with self._snapshot() as db:
+            for chunk in _chunks(sorted(set(keys))):
+                for key, blob in db.execute(
+                    "SELECT n.key, n.props FROM json_each(?) AS k "
+                    "JOIN node AS n ON n.key = k.value",
+                    (_json(chunk),),
+                ):
+                    t, _, ident = key.partition(":")
+                    props = answer_text(t, blob)
+                    out[key] = {"id": ident, "key": key, **{k: props[k] for k in sorted(props)}}
+        return out
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -1367,10 +1656,19 @@ class EmbeddedStore(_Reads):
         request: WriteRequest,
     ) -> WriteSummary:
         stored: dict[str, tuple[int, str, int, int]] = {}
-        incoming = {n.key for n in nodes}
+        incoming = set(map(_KEY, nodes))
         # Into an empty store (a first import) nothing can be stored yet.
         empty = db.execute("SELECT NOT EXISTS (SELECT 1 FROM node)").fetchone()[0]
-        wanted = [] if empty else sorted(incoming.union(*((e.src, e.dst) for e in edges)))
+        if (
+            empty
+            and incoming.issuperset(map(_SRC, edges))
+            and incoming.issuperset(map(_DST, edges))
+        ):
+            endpoints = incoming  # (asked of each end in turn: a set of them all costs more)
+        else:
+            endpoints = set(map(_SRC, edges))
+            endpoints.update(map(_DST, edges))
+        wanted = [] if empty else sorted(incoming | endpoints)
         for chunk in _chunks(wanted):
             for key, node_id, blob, r, a in db.execute(
                 "SELECT n.key, n.id, n.props, n.r, n.a "
@@ -1378,14 +1676,18 @@ class EmbeddedStore(_Reads):
                 (_json(chunk),),
             ):
                 stored[key] = (node_id, blob, r, a)
-        for e in edges:
-            for end in (e.src, e.dst):
-                if end not in stored and end not in incoming:
-                    raise StoreError(f"{edge_ident(e)}: an endpoint is neither stored nor imported")
+        if not endpoints <= incoming and not endpoints - incoming <= stored.keys():
+            for e in edges:
+                for end in (e.src, e.dst):
+                    if end not in stored and end not in incoming:
+                        raise StoreError(
+                            f"{edge_ident(e)}: an endpoint is neither stored nor imported"
+                        )
+        del endpoints
         node_props = {n.key: decode(n.type, stored[n.key][1]) for n in nodes if n.key in stored}
         # An edge with an end this write creates cannot exist yet: only the others are looked up.
         old_edges: dict[tuple[int, int, int], tuple[str, int, int]] = {}
-        maybe = [e for e in edges if e.src in stored and e.dst in stored]
+        maybe = [e for e in edges if e.src in stored and e.dst in stored] if stored else []
         for chunk in _chunks(maybe):
             triples = [
                 [stored[e.src][0], FAM_CODE[e.type], REL_CODE[e.type], stored[e.dst][0]]
@@ -1420,14 +1722,15 @@ class EmbeddedStore(_Reads):
         # New nodes get ids in key order, and edges go in in key order: both indexes of each
         # table then grow at their end, not at random pages.
         # Rows are made as executemany takes them, not held as lists: an import of millions
-        # of records would otherwise hold each record once more as a row.
-        creates = sorted(plan.node_creates, key=lambda n: n.key)
-        for offset, node in enumerate(creates, start=top + 1):
-            ids[node.key] = offset
+        # of records would otherwise hold each record once more as a row. The times and audit
+        # seq that every row shares are literals of the statement (integers this write made),
+        # not parameters bound again for each row.
+        creates = sorted(plan.node_creates, key=_KEY)
+        ids.update(zip(map(_KEY, creates), count(top + 1)))
         db.executemany(
-            "INSERT INTO node (id, key, props, c, r, a) VALUES (?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO node (id, key, props, c, r, a) VALUES (?, ?, ?, {t:d}, {t:d}, {seq:d})",
             (
-                (offset, node.key, encode(node.props), t, t, seq)
+                (offset, node.key, encode(node.props))
                 for offset, node in enumerate(creates, start=top + 1)
             ),
         )
@@ -1453,16 +1756,10 @@ class EmbeddedStore(_Reads):
         edge_order = sorted(range(len(made)), key=ends.__getitem__)
         db.executemany(
             "INSERT INTO edge (src, fam, type, dst, c, r, a, props) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (ends[i][0], *ends[i][1], ends[i][2], t, t, seq, encode(made[i].props))
-                for i in edge_order
-            ),
+            f"VALUES (?, ?, ?, ?, {t:d}, {t:d}, {seq:d}, ?)",
+            ((ends[i][0], *ends[i][1], ends[i][2], encode(made[i].props)) for i in edge_order),
         )
-        del ends
-        if empty:
-            db.execute(_EDGE_IN)
-        del edge_order
+        del ends, edge_order
         updated_edges = []
         versions = []
         for e, _before, after in plan.edge_updates:
@@ -1481,13 +1778,51 @@ class EmbeddedStore(_Reads):
             updated_edges,
         )
         prev_hash = previous.hash if previous is not None else GENESIS
-        entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
+        # SQLite lets go of Python's lock while it builds the index: the audit digest is made
+        # meanwhile, on the other CPU if there is one. Nothing else uses the connection until
+        # the index is built.
+        indexing = _Background(db, _EDGE_IN if empty else None)
+        try:
+            entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
+        finally:
+            indexing.wait()
         db.execute(
             "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
             (seq, t, orjson.dumps(entry.as_json()).decode()),
         )
         summary.audit_seq = seq
         return summary
+
+
+class _Background:
+    """One SQL statement run on a thread of its own while the caller goes on with Python work
+    (SQLite does not hold Python's lock while a statement runs). `wait` joins it and raises
+    what the statement raised; the caller does not use the connection before that."""
+
+    def __init__(self, db: sqlite3.Connection, sql: str | None) -> None:
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if sql is not None:
+            self._thread = threading.Thread(target=self._run, args=(db, sql), daemon=True)
+            self._thread.start()
+
+    def _run(self, db: sqlite3.Connection, sql: str) -> None:
+        try:
+            db.execute(sql)
+        except BaseException as exc:  # handed to the thread that waits
+            self._error = exc
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+
+
+_KEY: Final = attrgetter("key")
+_SRC: Final = attrgetter("src")
+_DST: Final = attrgetter("dst")
 
 
 class EmbeddedAsOf(_Reads):

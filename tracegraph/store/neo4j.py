@@ -13,7 +13,8 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -43,6 +44,7 @@ from tracegraph.store.base import (
     REL_TYPE_BY_NAME,
     ApiKeyRecord,
     AuditEntry,
+    BatchExposure,
     CaseAction,
     CaseBook,
     CaseRecord,
@@ -52,9 +54,9 @@ from tracegraph.store.base import (
     Link,
     OutboundEvent,
     Outbox,
-    Output,
     ReadPrimitives,
     RecordVersions,
+    Scope,
     StoredEdge,
     StoredNode,
     Version,
@@ -176,6 +178,42 @@ def _unwire(type_name: str, wire: Sequence[Sequence[Any]]) -> dict[str, Any]:
     return out
 
 
+#: Per record type, its instant fields (`_answer_fields` rewrites them) and date fields.
+_INSTANTS: Mapping[str, frozenset[str]] = {
+    name: frozenset(f for f, kind in kinds.items() if kind == "instant")
+    for name, kinds in TEMPORAL_FIELDS.items()
+}
+
+
+#: The sorted order of each list of field names a read has met (records of one type mostly
+#: share one list): sorting each record's names again cost more than reading them.
+_ORDER: dict[tuple[str, ...], list[int]] = {}
+
+
+def _answer_fields(key: str, names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    """A record's `plain_fields` from its field names and values as scope_rows.cypher reads
+    them.
+
+    Neo4j writes a UTC instant as ``…:SSZ``, as `iso` does, unless it has a fraction of a
+    second (Neo4j trims its zeros, `iso` prints six digits): those few are parsed and written
+    again; dates are the same text either way.
+    """
+    type_name, _, ident = key.partition(":")
+    instants = _INSTANTS.get(type_name, frozenset())
+    out: dict[str, Any] = {"id": ident, "key": key}
+    order = _ORDER.get(names_key := tuple(names))
+    if order is None:
+        order = _ORDER[names_key] = sorted(range(len(names)), key=names.__getitem__)
+    for i in order:
+        name, value = names[i], values[i]
+        if name in instants and isinstance(value, str) and ("." in value or value[-1] != "Z"):
+            value = iso(dt.datetime.fromisoformat(value.partition("[")[0]))
+        elif name == "attributes" and isinstance(value, str):
+            value = orjson.loads(value)
+        out[name] = value
+    return out
+
+
 def _from_db(type_name: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a record read in wire form (values already Python's), less bookkeeping."""
     out = {k: v for k, v in raw.items() if k not in _META}
@@ -207,6 +245,45 @@ def _version(type_name: str, text: str) -> Version:
 def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+class _Sender:
+    """Runs a write transaction's queries one at a time on a thread of their own, so that the
+    caller makes the next chunk's rows while the server writes this one (the driver waits for
+    the server without the GIL). At most one query is out at a time and the caller never uses
+    the transaction meanwhile, so the transaction is used by one thread at a time. Each
+    query's records go to its ``after``, in the caller's thread, before the next is sent."""
+
+    def __init__(self, tx: neo4j.ManagedTransaction) -> None:
+        self.tx = tx
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracegraph-write")
+        self.pending: (
+            tuple[Future[list[neo4j.Record]], Callable[[list[neo4j.Record]], Any]] | None
+        ) = None
+
+    def __call__(
+        self, name: str, after: Callable[[list[neo4j.Record]], Any], **params: Any
+    ) -> None:
+        self.wait()
+        text = queries.get(name).text
+        self.pending = (self.pool.submit(lambda: list(self.tx.run(text, params))), after)
+
+    def wait(self) -> None:
+        if self.pending is not None:
+            future, after = self.pending
+            self.pending = None
+            after(future.result())
+
+    def __enter__(self) -> _Sender:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is None:
+                self.wait()
+        finally:
+            # On an error, a query still out is waited for (the transaction is rolled back).
+            self.pool.shutdown(wait=True)
 
 
 class _GraphReads(ReadPrimitives):
@@ -356,14 +433,51 @@ class _GraphReads(ReadPrimitives):
                 break
         return found
 
-    def output_each(self, batches: Iterable[str]) -> dict[str, Output]:
-        wanted = sorted(set(batches))
-        if not wanted:
-            return {}
-        return {
-            r["seed"]: Output(r["sole"], frozenset(r["shared"]))
-            for r in self._read("output_each", seeds=wanted)
+    def device_count(self) -> int:
+        records = self._read("device_count")
+        return int(records[0]["n"]) if records else 0
+
+    def upstream_each(
+        self, seeds: Iterable[str], types: Collection[EntityType]
+    ) -> tuple[Sequence[str], Mapping[str, Sequence[int]]]:
+        wanted = tuple(f"{t}:" for t in types)
+        number: dict[str, int] = {}
+        each = {
+            seed: [number.setdefault(k, len(number)) for k in keys if k.startswith(wanted)]
+            for seed, keys in self.reach(seeds, GENEALOGY, Direction.up, each=True).items()
         }
+        return list(number), each
+
+    def batch_exposure(self, seeds: Iterable[str]) -> BatchExposure:
+        import numpy as np
+
+        wanted = sorted(set(seeds))
+        if not wanted:
+            return BatchExposure({}, [], [])
+        records = self._read("making_batch_ids", seeds=wanted)
+        rows: list[list[Any]] = records[0]["rows"] if records else []
+        if not rows:
+            return BatchExposure({}, [], [])
+        # The batches renumbered 0..n-1 in the order of their ids, which stay here.
+        flat = np.fromiter(
+            (i for _, ids in rows for i in ids), dtype=np.int64, count=sum(len(r[1]) for r in rows)
+        )
+        distinct, number = np.unique(flat, return_inverse=True)
+        ends = np.cumsum([len(ids) for _, ids in rows], dtype=np.int64)
+        batches = {
+            seed: mine.tolist()
+            for (seed, _), mine in zip(rows, np.split(number.reshape(-1), ends[:-1]), strict=True)
+        }
+        if not len(distinct):
+            return BatchExposure(batches, [], [])
+        records = self._read("output_groups", ids=distinct.tolist())
+        sole = [0] * len(distinct)
+        groups: list[tuple[Sequence[int], int]] = []
+        if records:
+            for i, n in records[0]["sole"]:
+                sole[i] = n
+            groups = [(tuple(sorted(made)), n) for made, n in records[0]["groups"]]
+        return BatchExposure(batches, sole, groups)
 
     def audit_entries(self) -> list[AuditEntry]:
         return [_entry(rec["entry"]) for rec in self._read("audit_all")]
@@ -371,6 +485,21 @@ class _GraphReads(ReadPrimitives):
 
 class Neo4jStore(_GraphReads):
     kind = "neo4j"
+
+    def scope(self, keys: Iterable[str]) -> Scope:
+        """`ReadsScope`: one query a chunk of keys (scope_rows.cypher) for what three reads
+        answer otherwise, the fields as text, and no node's history crossing the wire."""
+        fields: dict[str, dict[str, Any]] = {}
+        links: list[tuple[RelType, str, str]] = []
+        device_batch: dict[str, str] = {}
+        for key, names, values, types, ends, batch in self._rows("scope_rows", sorted(set(keys))):
+            fields[key] = _answer_fields(key, names, values)
+            links.extend(
+                (REL_TYPE_BY_NAME[t], key, dst) for t, dst in zip(types, ends, strict=True)
+            )
+            if batch is not None:
+                device_batch[key] = batch
+        return Scope(fields, links, device_batch)
 
     def __init__(
         self,
@@ -604,37 +733,61 @@ class Neo4jStore(_GraphReads):
         # a seek in the unique index: the ids come back from node_create, and one node_ids
         # read finds those of the other ends (measured at 20k edges a write: ~9 µs less per
         # edge, about half of what creating one cost).
+        # Each chunk's rows are made here while the server writes the chunk before (`_Sender`).
         ids: dict[str, str] = {}
-        creates = [
-            {"key": n.key, "id": n.id, "type": str(n.type), **fields(n.props)}
-            for n in plan.node_creates
-        ]
-        for chunk in _chunks(creates, self.batch):
-            made = self._run(tx, "node_create", rows=list(chunk), at=now, seq=seq)[0]["created"]
-            check("node_create", len(made), chunk)
-            ids.update(made)
-        updates = [
-            {"key": n.key, **fields(after), "prev": prev(node_raw[n.key], before)}
-            for n, before, after in plan.node_updates
-        ]
-        for chunk in _chunks(updates, self.batch):
-            check("node_update", self._count(tx, "node_update", chunk, now, seq), chunk)
-        ends = sorted({k for e in plan.edge_creates for k in (e.src, e.dst)} - ids.keys())
-        for chunk in _chunks(ends, self.batch):
-            ids.update(self._run(tx, "node_ids", keys=list(chunk))[0]["ids"])
-        links = [
-            {"type": str(e.type), "src": ids.get(e.src), "dst": ids.get(e.dst), **fields(e.props)}
-            for e in plan.edge_creates
-        ]
-        for chunk in _chunks(links, self.batch):
-            check("edge_create", self._count(tx, "edge_create", chunk, now, seq), chunk)
-        edge_updates = [
-            {"id": edge_id[e.ident], **fields(after), "prev": prev(edge_raw[e.ident], before)}
-            for e, before, after in plan.edge_updates
-        ]
-        for chunk in _chunks(edge_updates, self.batch):
-            check("edge_update", self._count(tx, "edge_update", chunk, now, seq), chunk)
-        entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
+        with _Sender(tx) as send:
+
+            def created(chunk: Sequence[Any]) -> Any:
+                def after(records: list[neo4j.Record]) -> None:
+                    made = records[0]["created"]
+                    check("node_create", len(made), chunk)
+                    ids.update(made)
+
+                return after
+
+            def counted(name: str, chunk: Sequence[Any]) -> Any:
+                return lambda records: check(name, records[0][0], chunk)
+
+            params = {"at": now, "seq": seq}
+            for part in _chunks(plan.node_creates, self.batch):
+                rows = [
+                    {"key": n.key, "id": n.id, "type": str(n.type), **fields(n.props)} for n in part
+                ]
+                send("node_create", created(rows), rows=rows, **params)
+            for part in _chunks(plan.node_updates, self.batch):
+                rows = [
+                    {"key": n.key, **fields(after), "prev": prev(node_raw[n.key], before)}
+                    for n, before, after in part
+                ]
+                send("node_update", counted("node_update", rows), rows=rows, **params)
+            send.wait()
+            ends = sorted({k for e in plan.edge_creates for k in (e.src, e.dst)} - ids.keys())
+            for chunk in _chunks(ends, self.batch):
+                send("node_ids", lambda records: ids.update(records[0]["ids"]), keys=list(chunk))
+            send.wait()
+            for part in _chunks(plan.edge_creates, self.batch):
+                rows = [
+                    {
+                        "type": str(e.type),
+                        "src": ids.get(e.src),
+                        "dst": ids.get(e.dst),
+                        **fields(e.props),
+                    }
+                    for e in part
+                ]
+                send("edge_create", counted("edge_create", rows), rows=rows, **params)
+            for part in _chunks(plan.edge_updates, self.batch):
+                rows = [
+                    {
+                        "id": edge_id[e.ident],
+                        **fields(after),
+                        "prev": prev(edge_raw[e.ident], before),
+                    }
+                    for e, before, after in part
+                ]
+                send("edge_update", counted("edge_update", rows), rows=rows, **params)
+            # The audit digest is made while the server writes the last chunk.
+            entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
         self._run(tx, "audit_append", entry={**entry.as_json(), "at": now})
         summary.audit_seq = seq
         return summary
@@ -687,21 +840,64 @@ class Neo4jStore(_GraphReads):
             found[ident] = _record(ident, t, _unwire(t, props))
         yield from (found[i] for i in wanted if i in found)
 
-    def _every_version(self) -> Iterator[RecordVersions]:
-        """Every node and edge, a page of nodes (with their outgoing edges) per round trip."""
+    def versions_paged(self, page_size: int) -> Iterator[RecordVersions]:
+        """Every node and edge, about ``page_size`` records per round trip (`PagesVersions`)."""
+        return self._every_version(page_size)
+
+    def _every_version(self, page_size: int | None = None) -> Iterator[RecordVersions]:
+        """Every node, each followed by its outgoing edges. A page of nodes (in key order, with
+        how many edges each has) per round trip, then their edges: those of consecutive nodes
+        with a page of them in all together, a node with more a page at a time. A page never
+        holds a hub's every edge (a supplier's lots: 10k edges at 100k devices)."""
+        size = self._PAGE if page_size is None else page_size
         after = ""
         while True:
-            page = self._read("record_page", after=after, limit=self._PAGE)
+            page = self._read("record_page", after=after, limit=size)
+            group: list[tuple[str, RecordVersions]] = []
+            edges = 0
             for rec in page:
-                key = rec["key"]
+                key, degree = rec["key"], rec["degree"]
                 type_name = key.partition(":")[0]
-                yield _record(key, type_name, _unwire(type_name, rec["props"]))
-                for t, dst, props in rec["out"]:
-                    ident = f"{t}:{key}->{dst}"
-                    yield _record(ident, t, _unwire(t, props))
-            if len(page) < self._PAGE:
+                node = _record(key, type_name, _unwire(type_name, rec["props"]))
+                if group and edges + degree > size:
+                    yield from self._with_edges(group)
+                    group, edges = [], 0
+                if degree > size:
+                    yield node
+                    yield from self._edges_paged(key, size)
+                else:
+                    group.append((key, node))
+                    edges += degree
+            yield from self._with_edges(group)
+            if len(page) < size:
                 return
             after = page[-1]["key"]
+
+    def _with_edges(self, group: list[tuple[str, RecordVersions]]) -> Iterator[RecordVersions]:
+        """These nodes, each followed by its outgoing edges (read in one round trip)."""
+        wanted = [key for key, _ in group]
+        out = (
+            {r["key"]: r["out"] for r in self._read("record_edges", keys=wanted)} if wanted else {}
+        )
+        for key, node in group:
+            yield node
+            for t, dst, props in out.get(key, ()):
+                ident = f"{t}:{key}->{dst}"
+                yield _record(ident, t, _unwire(t, props))
+
+    def _edges_paged(self, key: str, size: int) -> Iterator[RecordVersions]:
+        """The outgoing edges of one node, ``size`` per round trip, in (dst, type) order."""
+        after_dst, after_type = "", ""
+        while True:
+            page = self._read(
+                "record_edge_page", key=key, after_dst=after_dst, after_type=after_type, limit=size
+            )
+            for rec in page:
+                t, dst = rec["type"], rec["dst"]
+                yield _record(f"{t}:{key}->{dst}", t, _unwire(t, rec["props"]))
+            if len(page) < size:
+                return
+            after_dst, after_type = page[-1]["dst"], page[-1]["type"]
 
     def at(self, as_of: dt.datetime) -> Neo4jAsOf:
         return Neo4jAsOf(self, as_of)
@@ -1067,7 +1263,13 @@ class Neo4jAsOf(_GraphReads):
         return dict(then.versions[-1].props) if then else _from_db(type_name, raw)
 
     def versions(self, idents: Iterable[str] | None = None) -> Iterator[RecordVersions]:
-        for record in self.store.versions(idents):
+        yield from self._in_force(self.store.versions(idents))
+
+    def versions_paged(self, page_size: int) -> Iterator[RecordVersions]:
+        return self._in_force(self.store.versions_paged(page_size))
+
+    def _in_force(self, records: Iterable[RecordVersions]) -> Iterator[RecordVersions]:
+        for record in records:
             then = record.at(self.as_of)
             if then is not None:
                 yield then

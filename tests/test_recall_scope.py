@@ -1,0 +1,120 @@
+"""The one-pass read of a recall's closure (`ReadsScope`) answers what the protocol's own reads
+answer: the same fields as JSON text, the same genealogy edges, the same batch per device."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import orjson
+
+from tracegraph.importer import import_records, read_jsonl
+from tracegraph.model import GENEALOGY, Direction
+from tracegraph.recall import recall
+from tracegraph.store.base import (
+    GraphStore,
+    ReadsScope,
+    Scope,
+    WriteRequest,
+    read_scope,
+    scope_by_reads,
+)
+
+REQ = WriteRequest(actor="test", operation="import")
+
+
+def n(type_: str, id_: str, **fields: Any) -> dict[str, Any]:
+    return {"type": type_, "id": id_, **fields}
+
+
+def e(type_: str, src: str, dst: str, **fields: Any) -> dict[str, Any]:
+    return {"type": type_, "from": src, "to": dst, **fields}
+
+
+# Instants with and without a fraction of a second and given with an offset, dates, a free-form
+# object, a device two batches produced (the smaller key is its batch), a device none did, a
+# component installed in another device, and a lot that a second import changes (its history
+# must not show).
+RECORDS: list[dict[str, Any]] = [
+    n("Material", "M-1", name="Resistor"),
+    n("MaterialLot", "L-1", received_at="2026-01-10T09:00:00.250Z", quantity=5.5),
+    n("Batch", "B-2", started_at="2026-01-11T08:00:00+02:00"),
+    n("Batch", "B-1", started_at="2026-01-11", attributes={"line": "A", "nested": {"z": 1}}),
+    n("Device", "D-1", manufactured_at="2026-01-12T10:00:00.000001Z", udi="(01)1(21)D1"),
+    n("Device", "D-2", manufactured_at="2026-01-12"),
+    n("Device", "D-3", manufactured_at="2026-01-12T23:59:59Z"),
+    n("Shipment", "SH-1", shipped_at="2026-01-20T12:00:00.5Z"),
+    n("Customer", "C-1", name="Hospital", country="DE"),
+    n("Complaint", "CMP-1", reported_at="2026-02-01", description="no display", severity="other"),
+    e("HAS_LOT", "Material:M-1", "MaterialLot:L-1"),
+    e("CONSUMED_IN", "MaterialLot:L-1", "Batch:B-2"),
+    e("CONSUMED_IN", "MaterialLot:L-1", "Batch:B-1"),
+    e("PRODUCED", "Batch:B-2", "Device:D-1"),
+    e("PRODUCED", "Batch:B-1", "Device:D-1"),
+    e("PRODUCED", "Batch:B-2", "Device:D-3"),
+    e("INSTALLED_IN", "Device:D-3", "Device:D-2"),
+    e("SHIPPED_IN", "Device:D-1", "Shipment:SH-1"),
+    e("DELIVERED_TO", "Shipment:SH-1", "Customer:C-1"),
+    e("HAS_COMPLAINT", "Device:D-1", "Complaint:CMP-1"),
+]
+
+
+def _load(store: GraphStore) -> None:
+    import_records(store, _read(RECORDS), REQ)
+    changed = [n("MaterialLot", "L-1", received_at="2026-01-10T09:00:00.250Z", quantity=7.0)]
+    import_records(store, _read(changed), REQ)
+
+
+def _read(records: list[dict[str, Any]]) -> Any:
+    return read_jsonl("scope.jsonl", [orjson.dumps(r) for r in records])
+
+
+def _plain(scope: Scope) -> dict[str, Any]:
+    return {
+        "fields": orjson.loads(orjson.dumps(scope.fields)),
+        "links": sorted((str(t), s, d) for t, s, d in scope.links),
+        "device_batch": scope.device_batch,
+    }
+
+
+def test_the_one_pass_read_answers_what_the_protocol_reads_answer(store: GraphStore) -> None:
+    _load(store)
+    assert isinstance(store, ReadsScope)
+    keys = {"Material:M-1"} | store.reach(["Material:M-1"], GENEALOGY, Direction.down)
+    keys |= {"Complaint:CMP-1", "Device:NOT-THERE"}
+    fast, slow = read_scope(store, keys), scope_by_reads(store, keys)
+    assert _plain(fast) == _plain(slow)
+    # What each part says, not only that both agree.
+    assert fast.device_batch == {"Device:D-1": "Batch:B-1", "Device:D-3": "Batch:B-2"}
+    lot = fast.fields["MaterialLot:L-1"]
+    assert list(lot)[:2] == ["id", "key"]
+    assert list(lot)[2:] == sorted(list(lot)[2:])
+    assert lot["quantity"] == 7.0
+    assert lot["received_at"] == "2026-01-10T09:00:00.250000Z"
+    assert fast.fields["Batch:B-2"]["started_at"] == "2026-01-11T06:00:00Z"
+    assert fast.fields["Batch:B-1"]["attributes"] == {"line": "A", "nested": {"z": 1}}
+    assert fast.fields["Device:D-1"]["manufactured_at"] == "2026-01-12T10:00:00.000001Z"
+    assert not any(k.startswith("_") for f in fast.fields.values() for k in f)
+    assert "Device:NOT-THERE" not in fast.fields
+    assert ("INSTALLED_IN", "Device:D-3", "Device:D-2") in _plain(fast)["links"]
+
+
+def test_an_as_of_view_reads_the_scope_as_it_stood(store: GraphStore) -> None:
+    _load(store)
+    first = max(entry.at for entry in store.audit_entries()[:1])
+    then = store.at(first + dt.timedelta(microseconds=1))
+    scope = read_scope(then, ["MaterialLot:L-1"])
+    assert scope.fields["MaterialLot:L-1"]["quantity"] == 5.5
+    answer = recall(then, ["MaterialLot:L-1"]).as_json()
+    assert answer["lots"][0]["quantity"] == 5.5
+
+
+def test_recall_rows_come_from_the_scope(store: GraphStore) -> None:
+    _load(store)
+    answer = orjson.loads(orjson.dumps(recall(store, ["Material:M-1"]).as_json()))
+    rows = {d["key"]: d for d in answer["devices"]}
+    assert rows["Device:D-1"]["batch"] == "Batch:B-1"
+    assert rows["Device:D-1"]["customer"] == "Customer:C-1"
+    assert rows["Device:D-1"]["shipped_at"] == "2026-01-20T12:00:00.500000Z"
+    assert rows["Device:D-2"]["batch"] is None  # installed component's host: no batch made it
+    assert rows["Device:D-2"]["path"][-2:] == ["Device:D-3", "Device:D-2"]
