@@ -29,7 +29,7 @@ from tracegraph.commoncause import CommonCauseResult, benjamini_hochberg, common
 from tracegraph.demo import SUPPLIER, SUSPECT_LOT, load_demo
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.importer import import_records, read_jsonl
-from tracegraph.store.base import CountsOutputs, GraphStore, WriteRequest
+from tracegraph.store.base import CountsExposure, GraphStore, WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
 
@@ -471,13 +471,16 @@ def test_store_round_trips_do_not_grow_with_the_candidates(
     # parents (1), three closures, the product and the ranked names (2), one key check (1).
     assert sum(big.values()) <= 11
     assert big["edges"] <= 4
-    # One closure query upstream from all the cases' parents; for the exposures, one over the
-    # making edges for all the candidates and one downstream for all the batches they reach
-    # (counted in the store where it can, else, and with a product, read whole).
-    if "product" in kwargs or not isinstance(store, CountsOutputs):
-        assert (big["reach each"], big["output_each"]) == (3, 0)
+    # One walk upstream from all the cases' parents; for the exposures, one call for every
+    # candidate's batches and what they make (on Neo4j two queries: the making walk and the
+    # batches' outputs, counted where they are), or, with a product, two closures (one over
+    # the making edges for all the candidates, one for all their batches).
+    capable = isinstance(store, CountsExposure)
+    assert big["upstream_each"] == (1 if capable else 0)
+    if "product" in kwargs or not capable:
+        assert (big["reach each"], big["batch_exposure"]) == (2 if capable else 3, 0)
     else:
-        assert (big["reach each"], big["output_each"]) == (2, 1)
+        assert (big["reach each"], big["batch_exposure"]) == (0, 1)
     assert big["reach count"] == 0
     assert small_queries == big_queries
 

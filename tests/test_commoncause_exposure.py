@@ -35,7 +35,7 @@ from tracegraph.model import (
     RelType,
     key_type,
 )
-from tracegraph.store.base import CountsOutputs, GraphStore, WriteRequest
+from tracegraph.store.base import CountsExposure, GraphStore, WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
 
@@ -177,20 +177,20 @@ for _r in FIXED:
 
 
 class _WithoutCounts:
-    """A store without the `CountsOutputs` capability: every other primitive of ``inner``."""
+    """A store without the `CountsExposure` capability: every other primitive of ``inner``."""
 
     def __init__(self, inner: GraphStore) -> None:
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
-        if name == "output_each":
+        if name in ("batch_exposure", "device_count"):
             raise AttributeError(name)
         return getattr(self.inner, name)
 
 
 def _without_counts(store: GraphStore) -> GraphStore:
     plain = cast(GraphStore, _WithoutCounts(store))
-    assert not isinstance(plain, CountsOutputs)
+    assert not isinstance(plain, CountsExposure)
     return plain
 
 
@@ -215,27 +215,30 @@ def test_exposure_per_batch_equals_one_closure_per_candidate(store: GraphStore) 
     }
 
 
-@pytest.mark.neo4j
-def test_output_each_counts_the_devices_only_one_batch_reaches(neo4j_store: Neo4jStore) -> None:
-    """The capability of the store that has it (the generic path is checked against it above)."""
-    store = neo4j_store
+def test_batch_exposure_numbers_each_seeds_batches_and_counts_what_they_make(
+    store: GraphStore,
+) -> None:
+    """The capability itself, on each store (the sums over it are checked against plain counts
+    above and below)."""
     _load(store, FIXED)
-    batches = [k for k in keys_of(FIXED) if key_type(k) is E.Batch]
-    assert isinstance(store, CountsOutputs)
-    made = store.output_each([*batches, "Batch:nope"])
-    whole = store.reach(batches, OUTPUT, Direction.down, each=True)
-    assert made.keys() == whole.keys() == set(batches)
-    for batch, out in made.items():
-        assert out.shared <= whole[batch]
-        assert out.sole + len(out.shared) == len(whole[batch]), batch
-    # By hand: D-T2 has two producers, D-X1 and D-T1 have installed components; the rest
-    # have one way in.
-    assert made["Batch:B-TOP"].sole == 0
-    assert made["Batch:B-TOP"].shared == {"Device:D-T1", "Device:D-T2"}
-    assert made["Batch:B-SUB"].sole == 2  # D-S1, D-S2; D-X1 and D-T1 are shared
-    assert made["Batch:B-SUB"].shared == {"Device:D-X1", "Device:D-T1"}
-    assert (made["Batch:B-C1"].sole, made["Batch:B-C1"].shared) == (1, frozenset())
-    assert store.output_each([]) == {}
+    assert isinstance(store, CountsExposure)
+    batches = sorted(k for k in keys_of(FIXED) if key_type(k) is E.Batch)
+    seeds = [*batches, "Supplier:S-1", "Equipment:EQ-1"]
+    parts = store.batch_exposure([*seeds, "Batch:nope"])
+    assert parts.batches.keys() == set(seeds)
+    making = store.reach(seeds, MAKING, Direction.down, target=E.Batch, each=True)
+    for seed in seeds:
+        mine = making[seed] | ({seed} if key_type(seed) is E.Batch else set())
+        assert len(parts.batches[seed]) == len(set(parts.batches[seed])) == len(mine), seed
+    # Every batch is numbered once, and every device they make is counted once: by its batch
+    # if only one reaches it, else in the group of those that do.
+    assert sorted(set().union(*map(set, parts.batches.values()))) == list(range(len(batches)))
+    assert len(parts.sole) == len(batches)
+    made = set().union(*store.reach(batches, OUTPUT, Direction.down, each=True).values())
+    assert sum(parts.sole) + sum(n for _, n in parts.groups) == len(made)
+    assert all(len(set(b)) == len(b) >= 1 for b, _ in parts.groups)
+    assert store.batch_exposure([]) == type(parts)({}, [], [])
+    assert store.device_count() == len(store.keys_of_type(E.Device))
 
 
 def test_upstream_through_the_parents_equals_one_closure_per_case(store: GraphStore) -> None:

@@ -21,21 +21,26 @@ a signed report) it pins the chain up to that point.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+import hashlib
+import sqlite3
+import tempfile
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.model import Key, iso
 from tracegraph.store.base import (
     GENESIS,
+    VERSION_PAGE,
     AuditEntry,
     GraphStore,
     RecordVersions,
     change_row,
     digest_rows,
     entry_hash,
+    every_version,
     split_edge_ident,
 )
 from tracegraph.words import plural
@@ -137,14 +142,123 @@ def _check_chain(entries: list[AuditEntry], problems: _Problems) -> None:
         expected = seq + 1
 
 
+#: Change rows `verify` holds in memory; beyond this it sorts them through a temporary file.
+SORT_ROWS = 250_000
+
+#: The digest of a write that changed nothing (an entry no version names).
+_EMPTY = digest_rows([])
+
+
+class _ChangeSort:
+    """The change rows of every record version, gathered in the store's order and given back
+    in each entry's digest order: by (entry, identity), ties in the order they came (as
+    `digest_rows`'s stable sort has them).
+
+    Up to ``limit`` rows are sorted in memory; a store with more is spilled, ``limit`` rows at
+    a time, into a temporary SQLite file whose ORDER BY is an external merge sort on disk.
+    Identities go in as UTF-8 bytes, whose order is that of Python's strings (code points).
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise BadInput(f"sort rows {limit}: must be 1 or more")
+        self.limit = limit
+        self.held: list[tuple[int, str, bytes]] = []
+        #: The most rows held in memory at once (what the streaming test checks).
+        self.most_held = 0
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._db: sqlite3.Connection | None = None
+
+    def __enter__(self) -> _ChangeSort:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._db is not None:
+            self._db.close()
+        if self._dir is not None:
+            self._dir.cleanup()
+
+    def add(self, seq: int, ident: str, row: bytes) -> None:
+        # A copy: orjson's bytes keep the 4 KiB buffer they were written into (a change row
+        # is ~200 bytes), which made the rows held whole take 20 times what they say.
+        self.held.append((seq, ident, bytes(memoryview(row))))
+        if len(self.held) >= self.limit:
+            self.most_held = max(self.most_held, len(self.held))
+            self._spill()
+
+    def _spill(self) -> None:
+        if self._db is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="tracegraph-verify-")
+            self._db = sqlite3.connect(Path(self._dir.name) / "changes.db", isolation_level=None)
+            for pragma in (
+                "journal_mode = OFF",
+                "synchronous = OFF",
+                "temp_store = FILE",
+                f"cache_size = -{_SORT_CACHE_KIB}",
+            ):
+                self._db.execute(f"PRAGMA {pragma}")
+            self._db.execute(
+                "CREATE TABLE change (n INTEGER PRIMARY KEY, seq INTEGER NOT NULL, "
+                "ident BLOB NOT NULL, row BLOB NOT NULL)"
+            )
+        self._db.execute("BEGIN")  # one transaction a spill, not one a row
+        self._db.executemany(
+            "INSERT INTO change (seq, ident, row) VALUES (?, ?, ?)",
+            ((seq, ident.encode("utf-8", "surrogatepass"), row) for seq, ident, row in self.held),
+        )
+        self._db.execute("COMMIT")
+        self.held.clear()
+
+    def ordered(self) -> Iterator[tuple[int, bytes]]:
+        """(entry, change row), by entry then identity."""
+        self.most_held = max(self.most_held, len(self.held))
+        if self._db is None:
+            self.held.sort(key=lambda r: (r[0], r[1]))
+            for seq, _, row in self.held:
+                yield seq, row
+            return
+        self._spill()
+        rows = self._db.execute("SELECT seq, row FROM change ORDER BY seq, ident, n")
+        while page := rows.fetchmany(min(self.limit, _SORT_PAGE)):
+            yield from page
+            del page  # before the next is fetched
+
+
+#: Page cache of the temporary sort file (KiB), and rows read back from it per fetch.
+_SORT_CACHE_KIB = 64 * 1024
+_SORT_PAGE = 1_000
+
+
+def _digests(rows: Iterable[tuple[int, bytes]], wanted: Container[int]) -> dict[int, str]:
+    """Each entry's digest, folded from its change rows given in digest order (`digest_rows`
+    without holding them): only those of the ``wanted`` entries are kept."""
+    out: dict[int, str] = {}
+    current: int | None = None
+    h = hashlib.sha256()
+    for seq, row in rows:
+        if seq != current:
+            if current is not None and current in wanted:
+                h.update(b"]")
+                out[current] = h.hexdigest()
+            current = seq
+            h = hashlib.sha256(b"[")
+        else:
+            h.update(b",")
+        h.update(row)
+    if current is not None and current in wanted:
+        h.update(b"]")
+        out[current] = h.hexdigest()
+    return out
+
+
 def _check_versions(
     records: Iterable[RecordVersions],
     entries: Mapping[int, AuditEntry],
     problems: _Problems,
-) -> tuple[int, int, dict[int, list[tuple[str, bytes]]]]:
-    """Check every record's versions against the entries that wrote them; gather, per entry,
-    the changes its digest covers. Returns (records, versions, rows per entry)."""
-    rows: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
+    changes: _ChangeSort,
+) -> tuple[int, int]:
+    """Check every record's versions against the entries that wrote them; hand each version's
+    change (what its entry's digest covers) to ``changes``. Returns (records, versions)."""
     count = versions = 0
     last_seq = max(entries, default=0)
     for record in records:
@@ -175,26 +289,36 @@ def _check_versions(
             previous = seq
             before = record.versions[i - 1].props if i else None
             op = "update" if i else "create"
-            rows[seq].append((record.ident, change_row(record.ident, op, before, version.props)))
+            changes.add(seq, record.ident, change_row(record.ident, op, before, version.props))
         if record.created_at != first.recorded_at and isinstance(first.audit_seq, int):
             problems.add(
                 first.audit_seq, f"{record.ident}: its creation time differs from its first version"
             )
-    return count, versions, rows
+    return count, versions
 
 
-def verify(store: GraphStore) -> VerifyResult:
+def verify(
+    store: GraphStore, *, page_size: int = VERSION_PAGE, sort_rows: int = SORT_ROWS
+) -> VerifyResult:
     """Recompute the chain: every entry's hash and link, and every entry's digest from the
-    versions kept on the records. Names the first broken entry."""
+    versions kept on the records. Names the first broken entry.
+
+    Streams: the records are read ``page_size`` at a time, and their changes are sorted into
+    digest order in memory up to ``sort_rows`` rows, through a temporary file beyond; the
+    answer does not depend on either."""
     entries = store.audit_entries()
     problems = _Problems()
     _check_chain(entries, problems)
     by_seq = {e.seq: e for e in entries if isinstance(e.seq, int)}
-    records, versions, rows = _check_versions(store.versions(), by_seq, problems)
+    with _ChangeSort(sort_rows) as changes:
+        records, versions = _check_versions(
+            every_version(store, page_size), by_seq, problems, changes
+        )
+        digests = _digests(changes.ordered(), by_seq)
     for entry in entries:
         if not isinstance(entry.seq, int):
             continue
-        if digest_rows(rows.get(entry.seq, [])) != entry.changes_sha256:
+        if digests.get(entry.seq, _EMPTY) != entry.changes_sha256:
             problems.add(
                 entry.seq,
                 "the record versions it wrote do not match its digest "

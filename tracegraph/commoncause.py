@@ -8,22 +8,22 @@ N, K cases, ``exposure`` draws): how likely it is that ``exposure`` devices pick
 from the population hold that many cases.
 
 The whole analysis is a fixed handful of store calls whatever the number of candidates: one
-``edges`` to the cases' parents and one ``reach`` (``each``) upstream from them
-(`upstream_of_each`), one ``reach`` (``each``) over the making edges for all the candidates,
-one ``output_each`` for the batches they reach (their devices, counted in the store; a store
-without that capability answers one more ``reach``), one ``nodes`` for the names of the
-ranked ones. The exposures are then summed here, sharing the work between candidates that
-reach the same batches (`exposures`; docs/common-cause.md).
+``edges`` to the cases' parents and one walk upstream from them (`CountsExposure.upstream_each`,
+or ``reach`` with ``each``), one `CountsExposure.batch_exposure` for every candidate's batches
+and what they make, counted in the store (a store without that capability, or a product
+filter, answers two more ``reach``), one ``nodes`` for the names of the ranked ones. Every
+figure after that is computed over integer arrays: the (case, candidate) pairs, the sparse
+sums of the exposures (`exposures`; docs/common-cause.md), one p-value per distinct (cases,
+exposure) pair, the ranking and its Benjamini–Hochberg adjustment.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
-from itertools import repeat
-from typing import Any, Final
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from tracegraph.errors import BadInput, NotFound, StoreError
 from tracegraph.model import (
@@ -38,7 +38,12 @@ from tracegraph.model import (
     iso,
     key_type,
 )
-from tracegraph.store.base import CountsOutputs, GraphStore, StoredEdge
+from tracegraph.store.base import CountsExposure, GraphStore, StoredEdge
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from scipy.sparse import csr_matrix
 
 #: The upstream entity types that can be a common cause (PRODUCT.md §4).
 CANDIDATE_TYPES: Final[frozenset[EntityType]] = frozenset(
@@ -163,22 +168,38 @@ def p_values(
     cases: Sequence[int], exposures: Sequence[int], population: int, total_cases: int
 ) -> list[float]:
     """`p_value` of each (cases, exposure) pair, in one vectorised call: the same values, as
-    scipy evaluates the same ufunc element by element. Each distinct pair is evaluated once:
-    scipy's hypergeometric tail costs ~0.2 ms an element, and candidates that reach the same
-    batches share their pair (25,449 candidates, 4,336 pairs at 100k devices)."""
-    if not cases:
+    scipy evaluates the same ufunc element by element."""
+    import numpy as np
+
+    if not len(cases):
         return []
+    counted = np.asarray(cases, dtype=np.int64)
+    return list(
+        _p_array(counted, np.asarray(exposures, dtype=np.int64), population, total_cases).tolist()
+    )
+
+
+def _p_array(
+    cases: npt.NDArray[np.int64],
+    exposures: npt.NDArray[np.int64],
+    population: int,
+    total_cases: int,
+) -> npt.NDArray[np.float64]:
+    """`p_values` as an array. Each distinct pair is evaluated once: scipy's hypergeometric
+    tail costs ~0.15 ms an element up to 104,729 devices (Boost factorises the binomials
+    into primes up to there), and candidates that reach the same batches share their pair
+    (33,202 candidates, 5,154 pairs for 1,000 cases at 100k devices)."""
     # scipy.stats takes most of a second to import: only the analysis pays for it, not every
     # start of the command line.
     import numpy as np
     from scipy.stats import hypergeom
 
-    pairs = np.stack(
-        [np.asarray(cases, dtype=np.int64) - 1, np.asarray(exposures, dtype=np.int64)], axis=1
-    )
+    if not len(cases):
+        return np.zeros(0)
+    pairs = np.stack([cases - 1, exposures], axis=1)
     distinct, where = np.unique(pairs, axis=0, return_inverse=True)
-    sf = hypergeom.sf(distinct[:, 0], population, total_cases, distinct[:, 1])[where.reshape(-1)]
-    return [float(f"{p:.{P_DIGITS}g}") for p in np.clip(sf, 0.0, 1.0).tolist()]
+    sf = hypergeom.sf(distinct[:, 0], population, total_cases, distinct[:, 1])
+    return _rounded(np.clip(sf, 0.0, 1.0))[where.reshape(-1)]
 
 
 def upstream_of_each(store: GraphStore, cases: Sequence[str]) -> dict[str, set[str]]:
@@ -189,10 +210,7 @@ def upstream_of_each(store: GraphStore, cases: Sequence[str]) -> dict[str, set[s
     once, not once per case: at S, 1,000 cases have fewer than 100 parents. (The walk from a
     case is then bounded at MAX_HOPS + 1 hops, not MAX_HOPS; genealogies are far shallower.)
     Cases with no parent are left out."""
-    parents: dict[str, set[str]] = {}
-    for edge in store.edges(cases, GENEALOGY, Direction.up):
-        parents.setdefault(edge.dst, set()).add(edge.src)
-    above = store.reach(sorted(set().union(*parents.values())), GENEALOGY, Direction.up, each=True)
+    parents, above = _parents_and_above(store, cases)
     out = {}
     for case, mine in parents.items():
         upstream = set(mine)
@@ -200,6 +218,95 @@ def upstream_of_each(store: GraphStore, cases: Sequence[str]) -> dict[str, set[s
             upstream |= above.get(parent, set())
         out[case] = upstream
     return out
+
+
+def _parents_and_above(
+    store: GraphStore, cases: Sequence[str]
+) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """The parents of each case (cases without one left out), and each parent's upstream."""
+    parents: dict[str, set[str]] = {}
+    for edge in store.edges(cases, GENEALOGY, Direction.up, props=False):
+        parents.setdefault(edge.dst, set()).add(edge.src)
+    above = store.reach(sorted(set().union(*parents.values())), GENEALOGY, Direction.up, each=True)
+    return parents, above
+
+
+@dataclass(frozen=True)
+class _Incidence:
+    """Which candidates reach which cases, as index arrays: the candidates (the entities of a
+    candidate type upstream of at least `MIN_CASES` cases) sorted by key, and for candidate j
+    the indices, into the sorted cases, of those it reaches: ``cases[indptr[j]:indptr[j+1]]``,
+    ascending."""
+
+    candidates: list[str]
+    indptr: npt.NDArray[np.int64]
+    cases: npt.NDArray[np.int64]
+    #: Distinct candidate-type entities upstream of any case (ranked or not).
+    upstream: int
+
+    @property
+    def counts(self) -> npt.NDArray[np.int64]:
+        import numpy as np
+
+        return np.diff(self.indptr)
+
+
+def _incidence(store: GraphStore, cases: Sequence[str]) -> _Incidence:
+    """`upstream_of_each`, inverted: per candidate, the cases it reaches. The candidate-type
+    keys of each parent's closure are picked out once per parent (cases of one batch share
+    it), numbered, and the (case, candidate) pairs sorted as integers."""
+    import numpy as np
+
+    parents: dict[str, set[str]] = {}
+    for edge in store.edges(cases, GENEALOGY, Direction.up, props=False):
+        parents.setdefault(edge.dst, set()).add(edge.src)
+    above = sorted(set().union(*parents.values()))
+    if isinstance(store, CountsExposure):
+        keys, each = store.upstream_each(above, CANDIDATE_TYPES)
+    else:
+        keys, each = _numbered(store.reach(above, GENEALOGY, Direction.up, each=True))
+    number = {k: i for i, k in enumerate(keys)}
+    wanted = tuple(f"{t}:" for t in CANDIDATE_TYPES)
+    picked: dict[str, npt.NDArray[np.int64]] = {}
+    for parent in above:
+        mine = list(each.get(parent, ()))
+        if parent.startswith(wanted):
+            mine.append(number.setdefault(parent, len(number)))
+        picked[parent] = np.asarray(mine, dtype=np.int64)
+    where = {case: i for i, case in enumerate(cases)}
+    links = [(where[case], picked[p]) for case, ps in parents.items() for p in ps]
+    lengths = np.fromiter((len(cols) for _, cols in links), dtype=np.int64, count=len(links))
+    row = np.repeat(np.fromiter((i for i, _ in links), dtype=np.int64, count=len(links)), lengths)
+    col = np.concatenate([cols for _, cols in links]) if links else np.zeros(0, dtype=np.int64)
+    # A case reaches an entity through each of its parents above it: count it once.
+    pair = np.sort(row * max(len(number), 1) + col)
+    pair = pair[np.concatenate(([True], pair[1:] != pair[:-1]))] if len(pair) else pair
+    row, col = pair // max(len(number), 1), pair % max(len(number), 1)
+    keys = list(number)
+    counts = np.bincount(col, minlength=len(keys))
+    chosen = sorted(np.flatnonzero(counts >= MIN_CASES).tolist(), key=keys.__getitem__)
+    rank = np.full(len(keys), -1, dtype=np.int64)
+    rank[chosen] = np.arange(len(chosen))
+    col = rank[col]
+    keep = col >= 0
+    row, col = row[keep], col[keep]
+    order = np.lexsort((row, col))
+    indptr = np.zeros(len(chosen) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(col, minlength=len(chosen)), out=indptr[1:])
+    return _Incidence([keys[i] for i in chosen], indptr, row[order], len(keys))
+
+
+def _numbered(
+    closures: Mapping[str, set[str]],
+) -> tuple[list[str], dict[str, list[int]]]:
+    """`CountsExposure.upstream_each` from whole closures: the candidate-type keys numbered."""
+    wanted = tuple(f"{t}:" for t in CANDIDATE_TYPES)
+    number: dict[str, int] = {}
+    each = {
+        seed: [number.setdefault(k, len(number)) for k in keys if k.startswith(wanted)]
+        for seed, keys in closures.items()
+    }
+    return list(number), each
 
 
 def exposures(
@@ -214,13 +321,85 @@ def exposures(
     (if a batch) and the batches c reaches over MAKING edges alone (a walk over lots and
     batches, a few per cent of the nodes), and made(b) is what b reaches over OUTPUT edges:
     the devices it produced and those they are installed in. made(b) is read once per
-    distinct batch, by `CountsOutputs.output_each` where the store has it: the devices no
-    other batch can reach (their one way in is a PRODUCED edge from b: nearly all) as a
-    number, the rest by key, unioned here. With ``members`` (a product's devices) the keys are
-    needed to intersect, and on a store without `CountsOutputs`, each made(b) is read whole
-    (`GraphStore.reach`); a device in only one of them is counted, the rest unioned.
+    distinct batch, by `CountsExposure.batch_exposure` where the store has it: the devices
+    no other batch can reach (their one way in is a PRODUCED edge from b: nearly all) as a
+    number, the others grouped in the store. With ``members`` (a product's devices) the keys
+    are needed to intersect, and on a store without `CountsExposure`, each made(b) is read
+    whole (`GraphStore.reach`); a device in only one of them is counted like a sole one.
+
+    The devices that are not counted per batch are grouped by the set of batches that reach
+    them (their *signature*: a monitor and the batch of the module installed in it); a
+    candidate reaches a group's devices if it reaches any batch of its signature. The sums
+    over each candidate's batches and groups are two sparse products (`_Outputs`).
     """
-    return _exposures(store, candidates, members, None)[0]
+    counted = _exposures(store, candidates, members, None)[0]
+    return dict(zip(candidates, counted.tolist(), strict=True))
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """What the batches make, for the sums: per batch, how many devices only it reaches
+    (``sole``); and the other devices grouped by the set of batches that reach them, as a
+    batch x group incidence (``groups``) with each group's size (``weight``)."""
+
+    sole: npt.NDArray[np.int64]
+    groups: csr_matrix
+    weight: npt.NDArray[np.int64]
+
+    @classmethod
+    def grouped(cls, sole: Sequence[int], groups: Iterable[tuple[Sequence[int], int]]) -> _Outputs:
+        """From each batch's count of sole devices (batch i's at i) and the groups of the
+        others: the batches that reach them (sorted), and how many they are."""
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        sizes = Counter[tuple[int, ...]]()
+        for batches, devices in groups:
+            sizes[tuple(batches)] += devices
+        signatures = list(sizes)
+        lengths = np.fromiter(map(len, signatures), dtype=np.int64, count=len(signatures))
+        batch = np.fromiter(
+            (b for sig in signatures for b in sig), dtype=np.int64, count=int(lengths.sum())
+        )
+        group = np.repeat(np.arange(len(signatures), dtype=np.int64), lengths)
+        incidence = csr_matrix(
+            (np.ones(len(batch), dtype=np.int64), (batch, group)),
+            shape=(len(sole), len(signatures)),
+        )
+        weight = np.fromiter(sizes.values(), dtype=np.int64, count=len(sizes))
+        return cls(np.asarray(sole, dtype=np.int64), incidence, weight)
+
+    @classmethod
+    def of(cls, sole: Sequence[int], shared: Sequence[Iterable[str]]) -> _Outputs:
+        """From each batch's count of sole devices and keys of the others (batch i's at i)."""
+        owners: dict[str, list[int]] = {}
+        for i, keys in enumerate(shared):
+            for device in keys:
+                owners.setdefault(device, []).append(i)
+        # The batches are numbered in order, so each signature comes out sorted.
+        return cls.grouped(sole, ((tuple(mine), 1) for mine in owners.values()))
+
+    @classmethod
+    def whole(cls, made: Sequence[set[str]], members: Collection[str] | None) -> _Outputs:
+        """From each batch's whole made(b) (of ``members`` only, if given): a device only one
+        batch reaches is counted as sole."""
+        if members is not None:
+            made = [reached.intersection(members) for reached in made]
+        owners = Counter(d for mine in made for d in mine)
+        sole = [sum(1 for d in mine if owners[d] == 1) for mine in made]
+        return cls.of(sole, [[d for d in mine if owners[d] > 1] for mine in made])
+
+    def exposure(self, reach: csr_matrix) -> npt.NDArray[np.int64]:
+        """Per row of ``reach`` (candidate x batch, 1 where the candidate reaches the batch):
+        the devices of its batches, each counted once."""
+        import numpy as np
+
+        out = np.asarray(reach @ self.sole, dtype=np.int64)
+        if self.weight.size:
+            hit = reach @ self.groups  # a stored entry per group that a candidate reaches
+            hit.data = self.weight[hit.indices]
+            out = out + np.asarray(hit.sum(axis=1), dtype=np.int64).ravel()
+        return out
 
 
 def _exposures(
@@ -228,52 +407,53 @@ def _exposures(
     candidates: Sequence[str],
     members: Collection[str] | None,
     units: Collection[str] | None,
-) -> tuple[dict[str, int], dict[str, int]]:
-    """`exposures`, and with ``units`` also how many of those each candidate reaches (empty
-    without): both from the same made(b), read whole once when units are asked for."""
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
+    """`exposures` of the candidates in order, and with ``units`` also how many of those each
+    reaches (None without): both from the same made(b), read whole once when units are asked
+    for."""
+    if members is None and units is None and isinstance(store, CountsExposure):
+        parts = store.batch_exposure(candidates)
+        mine = [parts.batches.get(c, ()) for c in candidates]
+        reach = _reach_matrix(mine, len(parts.sole))
+        return _Outputs.grouped(parts.sole, parts.groups).exposure(reach), None
     # Only the batches of each making closure: its lots are walked through, not sent.
     making = store.reach(candidates, MAKING, Direction.down, target=EntityType.Batch, each=True)
-    batches_of = {
-        c: reached | {c} if key_type(c) is EntityType.Batch else reached
-        for c, reached in making.items()
-    }
-    batches = sorted(set().union(*batches_of.values()))
-    splits: list[tuple[dict[str, int], dict[str, Collection[str]]]]
-    if members is None and units is None and isinstance(store, CountsOutputs):
-        made = store.output_each(batches)
-        splits = [({b: m.sole for b, m in made.items()}, {b: m.shared for b, m in made.items()})]
-    else:
-        whole = store.reach(batches, OUTPUT, Direction.down, each=True)
-        splits = [_split_outputs(whole, members)]
-        if units is not None:
-            splits.append(_split_outputs(whole, units))
-    counted: list[dict[str, int]] = []
-    for sole, shared in splits:
-        # Most batches share no device with another: only the others are unioned.
-        some = {b: keys for b, keys in shared.items() if keys}
-        out = {}
-        for c in candidates:
-            mine = batches_of.get(c, set())
-            common: set[str] = set().union(*(some[b] for b in mine if b in some))
-            out[c] = sum(map(sole.get, mine, repeat(0))) + len(common)
-        counted.append(out)
-    return counted[0], counted[1] if units is not None else {}
+    number: dict[str, int] = {}
+    rows: list[list[int]] = []
+    for c in candidates:
+        reached = making.get(c)
+        row = [] if reached is None else [number.setdefault(b, len(number)) for b in reached]
+        if reached is not None and key_type(c) is EntityType.Batch and c not in reached:
+            row.append(number.setdefault(c, len(number)))
+        rows.append(row)
+    reach = _reach_matrix(rows, len(number))
+    batches = list(number)
+    whole = store.reach(batches, OUTPUT, Direction.down, each=True)
+    made = [whole.get(b, set()) for b in batches]
+    exposure = _Outputs.whole(made, members).exposure(reach)
+    if units is None:
+        return exposure, None
+    return exposure, _Outputs.whole(made, units).exposure(reach)
 
 
-def _split_outputs(
-    whole: dict[str, set[str]], members: Collection[str] | None
-) -> tuple[dict[str, int], dict[str, Collection[str]]]:
-    """What `CountsOutputs.output_each` answers, from each batch's whole made(b) (of
-    ``members`` only, if given): per batch, how many of its devices no other batch reaches,
-    and the keys of the others."""
-    if members is not None:
-        whole = {batch: reached.intersection(members) for batch, reached in whole.items()}
-    owners = Counter(d for mine in whole.values() for d in mine)
-    sole = {b: sum(1 for d in mine if owners[d] == 1) for b, mine in whole.items()}
-    shared: dict[str, Collection[str]] = {
-        b: {d for d in mine if owners[d] > 1} for b, mine in whole.items()
-    }
-    return sole, shared
+def _reach_matrix(rows: Sequence[Sequence[int]], batches: int) -> csr_matrix:
+    """Candidate x batch, 1 where the candidate makes the batch (row i: candidate i's batch
+    numbers, each once)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix
+
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)), out=indptr[1:])
+    columns = np.fromiter((b for row in rows for b in row), dtype=np.int64, count=int(indptr[-1]))
+    return csr_matrix(
+        (np.ones(len(columns), dtype=np.int64), columns, indptr), shape=(len(rows), batches)
+    )
+
+
+def _device_count(store: GraphStore) -> int:
+    if isinstance(store, CountsExposure):
+        return store.device_count()
+    return len(store.keys_of_type(EntityType.Device))
 
 
 def _severity(value: str | None) -> str | None:
@@ -371,6 +551,8 @@ def common_cause(
     the p-value of its cases among the units (`Hotspot.unit_p_value`), from the same walk
     (one more ``edges`` call); the ranking is the same.
     """
+    import numpy as np
+
     wanted_severity = _severity(severity)
     if devices and (severity is not None or start is not None or end is not None):
         raise BadInput(
@@ -383,7 +565,7 @@ def common_cause(
     listed = _listed_devices(store, devices) if devices else None
 
     members = _product_devices(store, product_key) if product_key is not None else None
-    population = len(members) if members is not None else len(store.keys_of_type(EntityType.Device))
+    population = len(members) if members is not None else _device_count(store)
 
     if listed is not None:
         cases = listed
@@ -425,78 +607,89 @@ def common_cause(
         return result(0, [])
 
     # Every case's upstream closure; then, per candidate, the cases it reaches.
-    reached_by: dict[str, list[str]] = {}
-    wanted = tuple(f"{t}:" for t in CANDIDATE_TYPES)
-    for case, upstream in upstream_of_each(store, cases).items():
-        for key in upstream:
-            if key.startswith(wanted):
-                reached_by.setdefault(key, []).append(case)
-    candidates = sorted(k for k, hit in reached_by.items() if len(hit) >= MIN_CASES)
+    incidence = _incidence(store, cases)
+    candidates = incidence.candidates
     if not candidates:
-        return result(len(reached_by), [])
+        return result(incidence.upstream, [])
 
     # Two queries for every candidate's exposure, whatever their number.
     exposure, unit_exposure = _exposures(store, candidates, members, field)
 
     names = store.nodes(k for k in candidates if key_type(k) in NAMED_TYPES)
-    hits = {key: tuple(sorted(reached_by[key])) for key in candidates}
-    for key in candidates:
-        if exposure[key] < len(hits[key]):
-            # A case is downstream of everything upstream of it; a store that says otherwise
-            # is damaged, and a p-value computed from it would be meaningless.
-            raise StoreError(
-                f"{key}: reaches {len(hits[key])} cases but only {exposure[key]} devices"
-            )
-    p = p_values(
-        [len(hits[key]) for key in candidates],
-        [exposure[key] for key in candidates],
-        population,
-        len(cases),
-    )
-    unit_p: list[float | None] = [None] * len(candidates)
-    if field is not None:
-        unit_p = list(
-            p_values(
-                [len(hits[key]) for key in candidates],
-                [unit_exposure[key] for key in candidates],
-                len(field),
-                len(cases),
-            )
+    hits = incidence.counts
+    short = np.flatnonzero(exposure < hits)
+    if short.size:
+        first = int(short[0])
+        # A case is downstream of everything upstream of it; a store that says otherwise
+        # is damaged, and a p-value computed from it would be meaningless.
+        raise StoreError(
+            f"{candidates[first]}: reaches {hits[first]} cases but only {exposure[first]} devices"
         )
+    p = _p_array(hits, exposure, population, len(cases))
+    unit_p = (
+        _p_array(hits, unit_exposure, len(field), len(cases))
+        if field is not None and unit_exposure is not None
+        else None
+    )
+    # p ascending, then cases and rate descending, then key (the candidates are in key order).
+    rate = hits / exposure
+    order = np.lexsort((np.arange(len(candidates)), -rate, -hits, p))
+    adjusted = _benjamini_hochberg(p[order])
+    unit_adjusted: list[float | None] = [None] * len(candidates)
+    if unit_p is not None:
+        ranked_unit_p = unit_p[order]
+        among = np.argsort(ranked_unit_p, kind="stable")
+        unit_q = np.empty(len(candidates))
+        unit_q[among] = _benjamini_hochberg(ranked_unit_p[among])
+        unit_adjusted = list(unit_q.tolist())
+    case_keys = np.asarray(cases, dtype=object)
+    starts, case_index = incidence.indptr.tolist(), incidence.cases
     ranking = []
-    for key, p_key, p_unit in zip(candidates, p, unit_p, strict=True):
+    for n, i in enumerate(order.tolist()):
+        key = candidates[i]
         props = names[key].props if key in names else {}
         name = props.get("name", props.get("title"))
         ranking.append(
             Hotspot(
                 key=key,
                 name=str(name) if name is not None else None,
-                case_devices=hits[key],
-                exposure=exposure[key],
-                p_value=p_key,
-                unit_exposure=unit_exposure.get(key),
-                unit_p_value=p_unit,
+                case_devices=tuple(case_keys[case_index[starts[i] : starts[i + 1]]].tolist()),
+                exposure=int(exposure[i]),
+                p_value=float(p[i]),
+                unit_exposure=int(unit_exposure[i]) if unit_exposure is not None else None,
+                unit_p_value=float(unit_p[i]) if unit_p is not None else None,
+                p_adjusted=float(adjusted[n]),
+                unit_p_adjusted=unit_adjusted[n],
             )
         )
-    ranking.sort(key=lambda h: (h.p_value, -h.cases, -h.rate, h.key))
-    adjusted = benjamini_hochberg([h.p_value for h in ranking])
-    ranking = [replace(h, p_adjusted=q) for h, q in zip(ranking, adjusted, strict=True)]
-    if units:
-        order = sorted(range(len(ranking)), key=lambda i: ranking[i].unit_p_value or 0.0)
-        among = benjamini_hochberg([ranking[i].unit_p_value or 0.0 for i in order])
-        for i, q in zip(order, among, strict=True):
-            ranking[i] = replace(ranking[i], unit_p_adjusted=q)
-    return result(len(reached_by), ranking)
+    return result(incidence.upstream, ranking)
 
 
 def benjamini_hochberg(p: Sequence[float]) -> list[float]:
     """Benjamini–Hochberg adjusted p-values (q-values) of p-values sorted ascending: for the
     i-th of m, the least of p_j · m / j over j >= i, at most 1 (monotone, as the i-th would be
     called at that false discovery rate)."""
+    import numpy as np
+
+    return list(_benjamini_hochberg(np.asarray(p, dtype=np.float64)).tolist())
+
+
+def _benjamini_hochberg(p: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """`benjamini_hochberg` over an array: the same floating-point operations, in numpy."""
+    import numpy as np
+
     m = len(p)
-    out = [0.0] * m
-    least = 1.0
-    for i in range(m - 1, -1, -1):
-        least = min(least, p[i] * m / (i + 1))
-        out[i] = float(f"{least:.{P_DIGITS}g}")
-    return out
+    if not m:
+        return np.zeros(0)
+    scaled = p * m / np.arange(1, m + 1)
+    least = np.minimum(np.minimum.accumulate(scaled[::-1]), 1.0)[::-1]
+    return _rounded(least)
+
+
+def _rounded(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Each value to `P_DIGITS` significant digits, formatting each distinct value once."""
+    import numpy as np
+
+    distinct, where = np.unique(values, return_inverse=True)
+    kept = np.array([float(f"{v:.{P_DIGITS}g}") for v in distinct.tolist()], dtype=np.float64)
+    return kept[where.reshape(-1)]

@@ -1327,7 +1327,7 @@ def scope(
     that direction, with the genealogy edges among them, and the products and materials their
     GS1 identities imply, when the store holds them."""
     if direction is None:
-        chosen = set(recall(store, keys, start, end).nodes)
+        chosen = set(recall(store, keys, start, end).fields)
     else:
         chosen = set()
         for key in keys:

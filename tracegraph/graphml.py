@@ -119,10 +119,10 @@ def recall_graph(
 ) -> nx.MultiDiGraph[str]:
     """The recall scope of the suspects (as `tracegraph.recall.recall` answers it) as a graph."""
     answer = recall(store, suspects, start, end)
-    keys = set(answer.nodes) | set(answer.suspects)
+    keys = set(answer.fields) | set(answer.suspects)
     for chain in answer.paths.values():
         keys.update(chain)
-    nodes = {**store.nodes(keys - set(answer.nodes)), **answer.nodes}
+    nodes = store.nodes(keys)
     extra: dict[str, dict[str, Scalar]] = {k: {"suspect": True} for k in answer.suspects}
     for device, chain in answer.paths.items():
         extra.setdefault(device, {})["reason"] = _safe(" → ".join(chain))

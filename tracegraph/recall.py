@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import heapq
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +30,13 @@ from typing import Any, Final
 
 from tracegraph.errors import BadInput
 from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso, key_type
-from tracegraph.store.base import GraphStore, Link, StoredEdge, StoredNode
+from tracegraph.store.base import (
+    GraphStore,
+    StoredEdge,
+    StoredNode,
+    read_scope,
+    smallest_neighbour,
+)
 from tracegraph.trace import require
 
 E = EntityType
@@ -61,6 +66,9 @@ SECTIONS: Mapping[EntityType, str] = {
     E.ServiceEvent: "service_events",
     E.Complaint: "complaints",
 }
+
+
+_SECTION_TYPES: Final = frozenset(str(t) for t in SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -226,46 +234,54 @@ def seed(
 
 
 def reasons(
-    seeds: Sequence[Seed], edges: Iterable[Link | StoredEdge], targets: Iterable[str]
+    seeds: Sequence[Seed], edges: Iterable[tuple[RelType, str, str]], targets: Iterable[str]
 ) -> dict[str, tuple[str, ...]]:
     """One shortest chain of keys from a suspect to each target reachable from the seeds.
 
     A breadth-first search from all seeds at once (a seed starts at the length of its own chain
-    from its suspect); ties go to the smaller key, so both stores give the same chains.
+    from its suspect); ties go to the smaller key, so both stores give the same chains. It runs
+    over integers, the keys' ranks in sorted order: comparing ranks is comparing keys.
     """
-    step: dict[str, list[str]] = defaultdict(list)
-    for e in edges:
-        step[e.src].append(e.dst)
-    for successors in step.values():
-        successors.sort()
-    best: dict[str, tuple[int, tuple[str, ...]]] = {}
+    pairs = [(src, dst) for _, src, dst in edges]
+    names = sorted({k for pair in pairs for k in pair} | {s.key for s in seeds})
+    rank = {k: i for i, k in enumerate(names)}
+    step: list[list[int]] = [[] for _ in names]
+    for src, dst in pairs:
+        step[rank[src]].append(rank[dst])
+    for successors in step:
+        if len(successors) > 1:
+            successors.sort()
+    unreached = len(names) + max((len(s.chain) for s in seeds), default=0) + 1
+    dist = [unreached] * len(names)
+    start: dict[int, tuple[str, ...]] = {}
     for s in seeds:
-        candidate = (len(s.chain) - 1, s.chain)
-        if s.key not in best or candidate < best[s.key]:
-            best[s.key] = candidate
-    parent: dict[str, str] = {}
-    queue = [(dist, key) for key, (dist, _) in best.items()]
-    heapq.heapify(queue)
-    done: set[str] = set()
-    while queue:
-        dist, key = heapq.heappop(queue)
-        if key in done:
-            continue
-        done.add(key)
-        for nxt in step.get(key, ()):
-            if nxt not in best or dist + 1 < best[nxt][0]:
-                best[nxt] = (dist + 1, ())
-                parent[nxt] = key
-                heapq.heappush(queue, (dist + 1, nxt))
+        i, d = rank[s.key], len(s.chain) - 1
+        if i not in start or (d, s.chain) < (dist[i], start[i]):
+            dist[i], start[i] = d, s.chain
+    parent = [-1] * len(names)
+    levels: dict[int, list[int]] = defaultdict(list)
+    for i in start:
+        levels[dist[i]].append(i)
+    while levels:
+        d = min(levels)
+        # In rank order within a level: the first node to reach another at the least distance
+        # is its parent, as a queue ordered by (distance, key) would pick.
+        for node in sorted(set(levels.pop(d))):
+            if dist[node] != d:
+                continue
+            for nxt in step[node]:
+                if d + 1 < dist[nxt]:
+                    dist[nxt], parent[nxt] = d + 1, node
+                    levels[d + 1].append(nxt)
 
-    def chain(key: str) -> tuple[str, ...]:
+    def chain(i: int) -> tuple[str, ...]:
         trail = []
-        while key in parent:
-            trail.append(key)
-            key = parent[key]
-        return best[key][1] + tuple(reversed(trail))
+        while parent[i] >= 0:
+            trail.append(names[i])
+            i = parent[i]
+        return start[i] + tuple(reversed(trail))
 
-    return {k: chain(k) for k in targets if k in best}
+    return {k: chain(rank[k]) for k in targets if k in rank and dist[rank[k]] < unreached}
 
 
 @dataclass
@@ -274,7 +290,8 @@ class RecallResult:
     window: Window
     seeds: list[Seed]
     notes: list[str]
-    nodes: dict[str, StoredNode]
+    #: Each record in scope as the answer lists it (`tracegraph.store.base.plain_fields`).
+    fields: dict[str, dict[str, Any]]
     paths: dict[str, tuple[str, ...]]
     device_batch: dict[str, str]
     batch_product: dict[str, str]
@@ -285,7 +302,7 @@ class RecallResult:
     def _by_type(self) -> dict[EntityType, list[str]]:
         """The answer's keys by type, sorted: grouped once for the answer's seven sections."""
         by_type: dict[EntityType, list[str]] = defaultdict(list)
-        for k in self.nodes:
+        for k in self.fields:
             by_type[key_type(k)].append(k)
         for keys in by_type.values():
             keys.sort()
@@ -294,32 +311,23 @@ class RecallResult:
     def _keys(self, type_: EntityType) -> list[str]:
         return self._by_type.get(type_, [])
 
-    def _plain(self, key: str) -> dict[str, Any]:
-        node = self.nodes[key]
-        out = {"id": node.id, **node.as_json()}
-        out.pop("type", None)
-        return out
-
     def device_rows(self) -> list[dict[str, Any]]:
         rows = []
+        fields, paths = self.fields, self.paths
+        device_shipment, shipment_customer = self.device_shipment, self.shipment_customer
+        device_batch, batch_product = self.device_batch, self.batch_product
         for key in self._keys(E.Device):
-            batch = self.device_batch.get(key)
-            shipment = self.device_shipment.get(key)
-            customer = self.shipment_customer.get(shipment) if shipment else None
-            shipped = (
-                self.nodes[shipment].props.get("shipped_at") if shipment in self.nodes else None
-            )
-            rows.append(
-                {
-                    **self._plain(key),
-                    "product": self.batch_product.get(batch) if batch else None,
-                    "batch": batch,
-                    "shipment": shipment,
-                    "shipped_at": iso(shipped),
-                    "customer": customer,
-                    "path": list(self.paths.get(key, ())),
-                }
-            )
+            batch = device_batch.get(key)
+            shipment = device_shipment.get(key)
+            shipped = fields.get(shipment) if shipment else None
+            row = dict(fields[key])
+            row["product"] = batch_product.get(batch) if batch else None
+            row["batch"] = batch
+            row["shipment"] = shipment
+            row["shipped_at"] = shipped.get("shipped_at") if shipped else None
+            row["customer"] = shipment_customer.get(shipment) if shipment else None
+            row["path"] = list(paths.get(key, ()))
+            rows.append(row)
         return rows
 
     def customer_rows(self) -> list[dict[str, Any]]:
@@ -330,7 +338,7 @@ class RecallResult:
             if customer:
                 received[customer].add(device)
         return [
-            {**self._plain(k), "devices": len(received.get(k, ()))} for k in self._keys(E.Customer)
+            {**self.fields[k], "devices": len(received.get(k, ()))} for k in self._keys(E.Customer)
         ]
 
     def as_json(self) -> dict[str, Any]:
@@ -350,7 +358,7 @@ class RecallResult:
             elif type_ is E.Customer:
                 out[name] = self.customer_rows()
             else:
-                out[name] = [self._plain(k) for k in self._keys(type_)]
+                out[name] = [self.fields[k] for k in self._keys(type_)]
         out["counts"] = {name: len(out[name]) for name in SECTIONS.values()}
         out["counts_by_product"] = dict(sorted(per_product.items()))
         return out
@@ -385,16 +393,6 @@ def csv_text(answer: dict[str, Any]) -> str:
     return buffer.getvalue()
 
 
-def _single(edges: Iterable[Link], by_dst: bool) -> dict[str, str]:
-    """Map each node to its one neighbour (the smallest key if there are several)."""
-    out: dict[str, str] = {}
-    for e in edges:
-        a, b = (e.dst, e.src) if by_dst else (e.src, e.dst)
-        if a not in out or b < out[a]:
-            out[a] = b
-    return out
-
-
 def recall(
     store: GraphStore,
     suspects: Sequence[str],
@@ -407,31 +405,28 @@ def recall(
     keys, seeding = seed(store, suspects, window)
     seed_keys = {s.key for s in seeding.seeds}
     affected = seed_keys | store.reach(seed_keys, GENEALOGY, Direction.down)
-    # The closure is closed downstream, so the edges leaving it are the edges among it: one
-    # read, without testing every far end against the whole set, and without the edges'
-    # properties, which no part of the answer shows.
-    edges = store.edges(affected, GENEALOGY, Direction.down, props=False)
-    in_scope = {k for k in affected if key_type(k) in SECTIONS}
-    devices = [k for k in in_scope if key_type(k) is E.Device]
-    paths = reasons(seeding.seeds, edges, devices)
-    device_batch = _single(
-        store.edges(devices, [R.PRODUCED], Direction.up, props=False), by_dst=True
-    )
-    batch_product = _single(
-        store.edges(set(device_batch.values()), [R.HAS_BATCH], Direction.up, props=False),
+    # The closure is closed downstream, so the edges leaving it are the edges among it: read
+    # with the nodes' fields and the devices' batches, without the edges' properties, which
+    # no part of the answer shows.
+    scope = read_scope(store, affected)
+    devices = [k for k in affected if k.startswith("Device:")]
+    batch_product = smallest_neighbour(
+        store.edges(set(scope.device_batch.values()), [R.HAS_BATCH], Direction.up, props=False),
         by_dst=True,
     )
-    device_shipment = _single((e for e in edges if e.type is R.SHIPPED_IN), by_dst=False)
-    shipment_customer = _single((e for e in edges if e.type is R.DELIVERED_TO), by_dst=False)
     return RecallResult(
         suspects=keys,
         window=window,
         seeds=seeding.seeds,
         notes=seeding.notes,
-        nodes=store.nodes(in_scope),
-        paths=paths,
-        device_batch=device_batch,
+        fields={k: v for k, v in scope.fields.items() if k.partition(":")[0] in _SECTION_TYPES},
+        paths=reasons(seeding.seeds, scope.links, devices),
+        device_batch=scope.device_batch,
         batch_product=batch_product,
-        device_shipment=device_shipment,
-        shipment_customer=shipment_customer,
+        device_shipment=smallest_neighbour(
+            (e for e in scope.links if e[0] is R.SHIPPED_IN), by_dst=False
+        ),
+        shipment_customer=smallest_neighbour(
+            (e for e in scope.links if e[0] is R.DELIVERED_TO), by_dst=False
+        ),
     )
