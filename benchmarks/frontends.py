@@ -4,6 +4,8 @@
   the query, printing the JSON) for a small upstream trace and a small recall, on the embedded
   store, on Neo4j and on an embedded store of 1k devices built in the same run (the figure a
   size is judged against); and, for context, the start-up alone (`python -c "import cli.main"`);
+  the first such process of the run on each store, and on Neo4j the first command after a
+  restart of the server (`after_restart`);
 - **concurrency**: `tracegraph serve` on the embedded store, under 1 and then under several
   HTTP clients at once, each making a fixed number of `POST /v1/recall` requests (small recalls
   and a few large ones): requests per second and the latency of the small recalls.
@@ -184,6 +186,8 @@ def cold_queries(
     problems: list[str] = []
     failed: set[tuple[str, str]] = set()
     outputs: dict[tuple[str, str], bytes] = {}
+    # The checked round's time: the first process of the run to open each store this way.
+    first: dict[tuple[str, str], float] = {}
     times: dict[tuple[str, str], list[float]] = {(j.store, j.command): [] for j in jobs}
     for round_ in range(runs + 1):
         for job in jobs:
@@ -205,6 +209,8 @@ def cold_queries(
                 failed.add(ident)
             elif round_ > 0:
                 times[ident].append(took)
+            else:
+                first[ident] = took
     # The same data in both stores: the CLI must print the same bytes from either.
     for command in ("trace_up", "small_recall"):
         pair = [outputs.get((name, command)) for name in ("embedded", "neo4j")]
@@ -222,10 +228,16 @@ def cold_queries(
         result["stores"][store.name] = {
             "db": store.db,
             "devices": store.devices,
-            "trace_up": {"key": store.device, "nodes": len(store.upstream), **trace},
+            "trace_up": {
+                "key": store.device,
+                "nodes": len(store.upstream),
+                "first_s": first.get((store.name, "trace_up")),
+                **trace,
+            },
             "small_recall": {
                 "suspect": store.recall.suspect,
                 "devices": store.recall.devices,
+                "first_s": first.get((store.name, "small_recall")),
                 **recall,
             },
         }
@@ -235,6 +247,38 @@ def cold_queries(
         )
     log(f"    start-up alone (import cli.main): {_ms(result['startup']['p50_s'])} ms")
     return result, problems
+
+
+def after_restart(
+    store: ColdStore, restart: Callable[[], None], cwd: Path, log: Log
+) -> tuple[dict[str, Any], list[str]]:
+    """Each command once as the first query after a restart of the Neo4j server (the same
+    data, port and settings): its page cache and query caches start empty, and the first
+    command also plans its queries. The operating system's file cache stays warm (emptying
+    it needs root and would slow every other job on the machine); Neo4j reloads the pages that
+    were hot before the stop in the background as it starts (page cache warm-up), so part of
+    the store may be back in memory by the time the command runs. The restart itself is timed
+    apart (until the server answers)."""
+    base = tracegraph_command()
+    env = {**os.environ, **store.env}
+    figures: dict[str, Any] = {}
+    problems: list[str] = []
+    for command, args in store.commands().items():
+        started = time.perf_counter()
+        restart()
+        restarted = time.perf_counter() - started
+        took, code, out, err = _timed([*base, *args], env, cwd)
+        problem = (
+            f"{command}: exit {code}: {err.decode(errors='replace').strip()[-500:]}"
+            if code != 0
+            else _check(store, command, out)
+        )
+        if problem is not None:
+            problems.append(f"cold after restart {problem}")
+            continue
+        figures[command] = {"first_s": took, "restart_s": restarted}
+        log(f"    {command} after a restart: {took * 1000:,.0f} ms (restart {restarted:.1f} s)")
+    return {"store": store.name, "commands": figures}, problems
 
 
 def _ms(seconds: float | None) -> str:

@@ -10,11 +10,14 @@
 from __future__ import annotations
 
 import cProfile
+import importlib
+import inspect
 import pstats
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 import neo4j
@@ -45,6 +48,68 @@ def _query_times(store: Neo4jStore) -> Iterator[dict[str, list[float]]]:
         del store._read
 
 
+class ProbeMissing(RuntimeError):
+    """A function the profile looks for is no longer defined where it looks: its figure would
+    read 0 s without saying so."""
+
+
+def _defined_names(module: ModuleType) -> set[str]:
+    """The names of the functions and methods defined in ``module``'s own source file."""
+    names: set[str] = set()
+    source = inspect.getsourcefile(module)
+    for value in vars(module).values():
+        members = [value, *vars(value).values()] if inspect.isclass(value) else [value]
+        for member in members:
+            code = getattr(inspect.unwrap(member), "__code__", None) if callable(member) else None
+            if code is not None and code.co_filename == source:
+                names.add(code.co_name)
+    return names
+
+
+def probe(module: str, name: str) -> tuple[str, str]:
+    """``(file suffix, function name)`` for matching cProfile's entries, after checking that
+    ``module`` still defines a function ``name`` (raises `ProbeMissing` if not)."""
+    loaded = importlib.import_module(module)
+    if name not in _defined_names(loaded):
+        raise ProbeMissing(
+            f"benchmarks/profile.py looks for {module}.{name}, which is no longer defined; "
+            "update the probe"
+        )
+    return module.replace(".", "/") + ".py", name
+
+
+#: The functions the profiles time, by figure: (module, function) pairs, each checked to exist
+#: (`check_probes`). A figure sums the outermost calls of its functions, so a function listed
+#: with its own callee is not counted twice: the p-values are computed by `_p_array`, called
+#: by `p_values` or, since common cause batches them, directly.
+PROBES: dict[str, list[tuple[str, str]]] = {
+    "temporal_to_native_s": [("tracegraph.store.neo4j", "_native")],
+    "p_values_s": [("tracegraph.commoncause", "p_values"), ("tracegraph.commoncause", "_p_array")],
+    "read_and_validate_s": [("tracegraph.importer", "parse")],
+    "validate_records_s": [("tracegraph.model", "parse_record")],
+    "check_endpoints_s": [("tracegraph.importer", "check_endpoints")],
+    "store_write_s": [("tracegraph.store.embedded", "write"), ("tracegraph.store.neo4j", "write")],
+    "plan_write_s": [("tracegraph.store.base", "plan_write")],
+    "audit_digest_s": [("tracegraph.store.base", "changes_digest")],
+}
+
+
+def check_probes() -> dict[str, list[tuple[str, str]]]:
+    """Every figure's ``(file suffix, name)`` matches; raises `ProbeMissing` at once (a run
+    checks them before it starts, so that a renamed function stops it, not its last step)."""
+    return {figure: [probe(m, n) for m, n in where] for figure, where in PROBES.items()}
+
+
+def _calls(stats: pstats.Stats, where: list[tuple[str, str]]) -> int:
+    """How many times the functions were called (their primitive calls)."""
+    raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    return sum(
+        int(cc)
+        for (file, _line, name), (cc, *_rest) in raw.items()
+        if any(file.endswith(suffix) and name == fn for suffix, fn in where)
+    )
+
+
 def _cumulative(stats: pstats.Stats, match: Callable[[str, str], bool]) -> float:
     """Cumulative seconds of the functions ``match(file, name)`` picks (outermost calls)."""
     raw: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
@@ -55,8 +120,17 @@ def _cumulative(stats: pstats.Stats, match: Callable[[str, str], bool]) -> float
     return float(total)
 
 
+def _in(stats: pstats.Stats, where: list[tuple[str, str]]) -> float:
+    """Cumulative seconds of the outermost calls of any of these functions."""
+    return _cumulative(
+        stats, lambda f, n: any(f.endswith(suffix) and n == name for suffix, name in where)
+    )
+
+
 def breakdown(store: Neo4jStore, run: Callable[[], object]) -> dict[str, Any]:
     """One end-to-end analysis on Neo4j, timed per store query, then once under cProfile."""
+    # Checked first, so that a renamed function fails the profile instead of reading 0 s.
+    where = check_probes()
     with _query_times(store) as times:
         started = time.perf_counter()
         run()
@@ -69,8 +143,8 @@ def breakdown(store: Neo4jStore, run: Callable[[], object]) -> dict[str, Any]:
     profiler.disable()
     stats = pstats.Stats(profiler)
     hydrate = _cumulative(stats, lambda f, n: "hydration" in f and n.startswith("hydrate_"))
-    to_native = _cumulative(stats, lambda f, n: f.endswith("store/neo4j.py") and n == "_native")
-    p_values = _cumulative(stats, lambda f, n: f.endswith("commoncause.py") and n == "p_value")
+    to_native = _in(stats, where["temporal_to_native_s"])
+    p_values = _in(stats, where["p_values_s"])
     return {
         "total_s": total,
         "queries": {
@@ -82,6 +156,7 @@ def breakdown(store: Neo4jStore, run: Callable[[], object]) -> dict[str, Any]:
         "temporal_hydration_s": hydrate,
         "temporal_to_native_s": to_native,
         "p_values_s": p_values,
+        "p_values_calls": _calls(stats, where["p_values_s"]),
     }
 
 
@@ -180,6 +255,9 @@ def fetch_variants(
 def import_breakdown(run: Callable[[], object]) -> dict[str, float]:
     """One import under cProfile: seconds in validation, the write plan, the audit digest,
     the store's write and (the JSON embedded store) the file's serialisation."""
+    figures = {"read_and_validate_s", "validate_records_s", "check_endpoints_s"}
+    figures |= {"store_write_s", "plan_write_s", "audit_digest_s"}
+    where = {figure: found for figure, found in check_probes().items() if figure in figures}
     profiler = cProfile.Profile()
     profiler.enable()
     started = time.perf_counter()
@@ -188,18 +266,9 @@ def import_breakdown(run: Callable[[], object]) -> dict[str, float]:
     profiler.disable()
     stats = pstats.Stats(profiler)
 
-    def in_(module: str, name: str) -> float:
-        return _cumulative(stats, lambda f, n: f.endswith(module) and n == name)
-
     return {
         "total_s": total,
-        "read_and_validate_s": in_("tracegraph/importer.py", "parse"),
-        "validate_records_s": in_("tracegraph/model.py", "parse_record"),
-        "check_endpoints_s": in_("tracegraph/importer.py", "check_endpoints"),
-        "store_write_s": in_("tracegraph/store/embedded.py", "write")
-        + in_("tracegraph/store/neo4j.py", "write"),
-        "plan_write_s": in_("tracegraph/store/base.py", "plan_write"),
-        "audit_digest_s": in_("tracegraph/store/base.py", "changes_digest"),
+        **{key: _in(stats, found) for key, found in where.items()},
         "driver_dehydration_s": _cumulative(
             stats, lambda f, n: "hydration" in f and n.startswith("dehydrate_")
         ),

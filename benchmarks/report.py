@@ -9,6 +9,7 @@ from typing import Any
 
 RECALL_COLUMNS = (
     ("csr_bfs", "CSR BFS (hardware floor)"),
+    ("round_trip", "`RETURN 1` (one round trip)"),
     ("server_floor", "count(DISTINCT) (server floor)"),
     ("transfer_floor", "N keys through the driver, one list (transfer floor)"),
     ("transfer_rows", "N keys through the driver, one row each"),
@@ -17,9 +18,12 @@ RECALL_COLUMNS = (
     ("neo4j_recall", "TraceGraph recall → JSON, Neo4j"),
     ("embedded_closure", "TraceGraph closure, embedded store"),
     ("embedded_recall", "TraceGraph recall → JSON, embedded"),
-    ("postgres_cte", "PostgreSQL recursive CTE"),
+    ("embedded_floor", "SQLite recursive CTE → N keys (embedded floor)"),
+    ("postgres_cte", "PostgreSQL recursive CTE (closure)"),
+    ("postgres_recall", "PostgreSQL whole answer (SQL → JSON)"),
     ("batched_hop", "batched per-hop (UNWIND per hop)"),
-    ("per_hop", "per-hop loop (query per node)"),
+    ("per_hop", "per-hop loop, Neo4j (query per node)"),
+    ("postgres_per_hop", "per-hop loop, PostgreSQL (prepared, query per node)"),
 )
 
 
@@ -86,61 +90,118 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Every target of the issue with the ratio measured for it, per probe."""
     rows: list[dict[str, Any]] = []
 
-    def add(target: str, probe: str, value: float | None, goal: str, met: bool | None) -> None:
-        rows.append({"target": target, "probe": probe, "value": value, "goal": goal, "met": met})
+    def add(
+        target: str,
+        probe: str,
+        value: float | None,
+        goal: str,
+        met: bool | None,
+        closure: float | None = None,
+    ) -> None:
+        rows.append(
+            {
+                "target": target,
+                "probe": probe,
+                "value": value,
+                "goal": goal,
+                "met": met,
+                "closure": closure,
+            }
+        )
 
     for probe in results.get("recall", []):
         if not probe.get("identical"):
             continue
         name = f"recall {probe['devices']:,} devices"
-        # Server time in whole milliseconds: below 1 ms both read 0, and 1 ms is the floor.
+        big = probe["devices"] >= 10_000
+        floor = combined_floor(probe)
+        embedded_floor = _p50(probe, "embedded_floor")
+        answer, closure = _p50(probe, "neo4j_recall"), _p50(probe, "neo4j_closure")
+        e_answer, e_closure = _p50(probe, "embedded_recall"), _p50(probe, "embedded_closure")
+        ratio = _div(answer, floor)
+        add(
+            "recall answer (JSON), Neo4j / combined floor",
+            name,
+            ratio,
+            "≤ 10× for N ≥ 10k",
+            _le(ratio, 10.0) if big else None,
+            _div(closure, floor),
+        )
+        ratio = _div(e_answer, embedded_floor)
+        add(
+            "recall answer (JSON), embedded / embedded floor",
+            name,
+            ratio,
+            "≤ 10× for N ≥ 10k",
+            _le(ratio, 10.0) if big else None,
+            _div(e_closure, embedded_floor),
+        )
+        pg_answer, pg_closure = _p50(probe, "postgres_recall"), _p50(probe, "postgres_cte")
+        ratio = _div(pg_answer, answer)
+        add(
+            "PostgreSQL whole answer / TraceGraph recall answer, Neo4j",
+            name,
+            ratio,
+            "> 1× at every probe",
+            _gt(ratio, 1.0),
+            _div(pg_closure, closure),
+        )
+        ratio = _div(pg_answer, e_answer)
+        add(
+            "PostgreSQL whole answer / TraceGraph recall answer, embedded",
+            name,
+            ratio,
+            "> 1× at every probe",
+            _gt(ratio, 1.0),
+            _div(pg_closure, e_closure),
+        )
+        for loop, label in (("per_hop", "Neo4j"), ("postgres_per_hop", "PostgreSQL")):
+            ratio = _div(_p50(probe, loop), answer)
+            add(
+                f"per-hop loop ({label}) / TraceGraph recall answer, Neo4j",
+                name,
+                ratio,
+                "≥ 50×",
+                _ge(ratio, 50.0),
+                _div(_p50(probe, loop), closure),
+            )
+        # Closure alone (issue 7's targets, kept beside the answer's for comparison).
         tg_ms, floor_ms = _server(probe, "tracegraph_query"), _server(probe, "server_floor")
+        # Server time in whole milliseconds: below 1 ms both read 0, and 1 ms is the floor.
         server = _div(
             None if tg_ms is None else max(tg_ms, 1.0),
             None if floor_ms is None else max(floor_ms, 1.0),
         )
-        add("recall server time / server floor", name, server, "≤ 1.2×", _le(server, 1.2))
-        floors = _sum(_p50(probe, "server_floor"), _p50(probe, "transfer_floor"))
-        e2e = _div(_p50(probe, "neo4j_recall"), floors)
-        big = probe["devices"] >= 10_000
         add(
-            "recall end to end / (server floor + transfer floor)",
-            name,
-            e2e,
-            "≤ 1.5× for N ≥ 10k",
-            _le(e2e, 1.5) if big else None,
+            "closure: server time / server floor", name, None, "(closure; was ≤ 1.2×)", None, server
         )
-        through = _div(_p50(probe, "neo4j_closure"), floors)
         add(
-            "closure through the Neo4j store / (server floor + transfer floor)",
+            "closure: batched per-hop / TraceGraph closure, Neo4j",
             name,
-            through,
-            "≤ 1.5× for N ≥ 10k",
-            _le(through, 1.5) if big else None,
+            None,
+            "(closure)",
+            None,
+            _div(_p50(probe, "batched_hop"), closure),
         )
-        closure_vs_pg = _div(_p50(probe, "postgres_cte"), _p50(probe, "neo4j_closure"))
         add(
-            "PostgreSQL CTE / TraceGraph closure",
+            "closure: TraceGraph closure, Neo4j / CSR BFS (hardware floor)",
             name,
-            closure_vs_pg,
-            "> 1×",
-            _ge(closure_vs_pg, 1.0),
+            None,
+            "(closure)",
+            None,
+            _div(closure, _p50(probe, "csr_bfs")),
         )
-        recall_vs_pg = _div(_p50(probe, "postgres_cte"), _p50(probe, "neo4j_recall"))
-        add("PostgreSQL CTE / TraceGraph recall end to end", name, recall_vs_pg, "(info)", None)
-        loop = _div(_p50(probe, "per_hop"), _p50(probe, "neo4j_closure"))
-        add("per-hop loop / TraceGraph closure", name, loop, "≥ 50×", _ge(loop, 50.0))
-        loop_e2e = _div(_p50(probe, "per_hop"), _p50(probe, "neo4j_recall"))
-        add("per-hop loop / TraceGraph recall end to end", name, loop_e2e, "(info)", None)
-        batched = _div(_p50(probe, "batched_hop"), _p50(probe, "neo4j_closure"))
-        add("batched per-hop / TraceGraph closure", name, batched, "(info)", None)
-        hw = _div(_p50(probe, "neo4j_closure"), _p50(probe, "csr_bfs"))
-        add("TraceGraph closure / CSR BFS (hardware floor)", name, hw, "(info)", None)
     imports = results.get("import", {})
     neo = imports.get("neo4j", {}).get("full")
     if neo:
         rate = neo["records_per_s"]
-        add("import into Neo4j, records/s (wall)", "whole file", rate, "≥ 50,000", rate >= 50_000)
+        add(
+            "online import into Neo4j, records/s (wall)",
+            "whole file",
+            rate,
+            "≥ 35,000",
+            rate >= 35_000,
+        )
         if neo.get("records_per_cpu_s"):
             add(
                 "import into Neo4j, records per CPU-second (server + client)",
@@ -149,6 +210,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "(info: the import's CPU cost; client and server overlap in wall time)",
                 None,
             )
+    initial = imports.get("neo4j_initial_load")
+    if initial and initial.get("records_per_s"):
+        rate = initial["records_per_s"]
+        add(
+            "initial load of an empty Neo4j (neo4j-admin), records/s (wall)",
+            "whole file",
+            rate,
+            "≥ 100,000",
+            rate >= 100_000,
+        )
     emb = imports.get("embedded", {}).get("full")
     if emb:
         rate = emb["records_per_s"]
@@ -210,8 +281,22 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _sum(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a + b
+def combined_floor(probe: dict[str, Any]) -> float | None:
+    """The server floor plus the transfer floor, less the one round trip both pay (an empty
+    ``RETURN 1``, timed in the same rounds; at most the cheaper floor's own time): what one
+    query that walked the closure and sent its N keys would cost at best. None if a part was
+    not measured."""
+    parts = [_p50(probe, n) for n in ("server_floor", "transfer_floor", "round_trip")]
+    if any(p is None for p in parts):
+        return None
+    server, transfer, trip = (float(p) for p in parts if p is not None)
+    # Each floor query pays a round trip of its own, so the one subtracted is at most the
+    # cheaper of the two (a noisy round trip must not make the floor vanish).
+    return server + transfer - min(trip, server, transfer)
+
+
+def _gt(value: float | None, bound: float) -> bool | None:
+    return None if value is None else value > bound
 
 
 def _le(value: float | None, bound: float) -> bool | None:
@@ -223,7 +308,7 @@ def _ge(value: float | None, bound: float) -> bool | None:
 
 
 def _met(met: bool | None) -> str:
-    return {True: "**met**", False: "**missed**", None: ""}[met]
+    return {True: "✔", False: "**✘**", None: ""}[met]
 
 
 def _value(row: dict[str, Any]) -> str:
@@ -293,6 +378,13 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
         for key, label in present:
             cells = [_cell(p.get("systems", {}).get(key)) for p in recall]
             yield f"| {label} | " + " | ".join(cells) + " |"
+        floors = [combined_floor(p) for p in recall]
+        cells = ["—" if f is None else _ms(f) for f in floors]
+        yield (
+            "| combined floor: server floor + transfer floor − round trip (p50s) | "
+            + " | ".join(cells)
+            + " |"
+        )
         cells = [_server_cell(p.get("systems", {}).get("tracegraph_query")) for p in recall]
         yield "| server ms, TraceGraph closure query | " + " | ".join(cells) + " |"
         cells = [_server_cell(p.get("systems", {}).get("server_floor")) for p in recall]
@@ -393,6 +485,15 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
                 )
                 + " |"
             )
+        initial = imports.get("neo4j_initial_load")
+        if initial and initial.get("records_per_s"):
+            yield (
+                f"| Neo4j initial load (`import --initial-load`, neo4j-admin, offline) | "
+                f"{initial['records']:,} | {initial['seconds']:.1f} | "
+                f"{initial['records_per_s']:,.0f} | an empty, stopped database; CPU: checking "
+                f"the records and writing CSV {initial['client_cpu_s']:.1f} s, neo4j-admin "
+                f"{initial['admin_cpu_s']:.1f} s |"
+            )
         emb = imports.get("embedded", {}).get("full")
         if emb:
             yield (
@@ -416,16 +517,24 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
     yield from _embedded_lines(results)
     rows = targets(results)
     if rows:
-        yield "**Targets** (ratios of p50s measured in this run)"
+        yield (
+            "**Targets** (ratios of p50s measured in this run, judged on what a user receives: "
+            "the recall answer as JSON, impact, common cause, an import; the combined floor is "
+            "server floor + transfer floor − one round trip; the embedded floor is SQLite's "
+            "recursive CTE returning the N keys. The last column is the same ratio for the "
+            "closure alone — the reachable keys, not the answer — shown beside, not judged)"
+        )
         yield ""
-        yield "| target | probe | measured | goal | |"
-        yield "|---|---|---:|---|---|"
+        yield "| target | probe | measured | goal | | closure alone |"
+        yield "|---|---|---:|---|---|---:|"
         for row in rows:
+            closure = row.get("closure")
             yield (
                 f"| {row['target']} | {row['probe']} | {_value(row)} | {row['goal']} | "
-                f"{_met(row['met'])} |"
+                f"{_met(row['met'])} | {_ratio(closure) if closure is not None else ''} |"
             )
         yield ""
+        yield from _plan_lines(results)
     yield from _profile_lines(results)
     if results.get("problems"):
         yield "**Answers that differ:** " + "; ".join(results["problems"])
@@ -485,7 +594,8 @@ def _profile_lines(results: dict[str, Any]) -> Iterator[str]:
             f"**Where the time goes: common cause over {cc['cases']:,} cases on Neo4j** (one run "
             f"{cc['total_s'] * 1000:,.0f} ms; per store query, wall ms): " + "; ".join(parts) + "."
             f" Under cProfile ({cc['profiled_s'] * 1000:,.0f} ms): p-values "
-            f"{cc['p_values_s'] * 1000:,.0f} ms, the driver's temporal hydration "
+            f"{_ms(cc['p_values_s'])} ms ({cc.get('p_values_calls', '?')} calls), the driver's "
+            "temporal hydration "
             f"{cc['temporal_hydration_s'] * 1000:,.0f} ms."
         )
         yield ""
@@ -581,7 +691,11 @@ def _embedded_lines(results: dict[str, Any]) -> Iterator[str]:
         "Cold: the wall time of one whole fresh `tracegraph … --format json --db STORE` process "
         "(interpreter start-up, imports, opening the store, the query, printing the answer; "
         "nothing subtracted), median of the timed runs, after one run whose answer was checked; "
-        "the operating system's file cache is warm. The reference is an embedded store of "
+        'the operating system\'s file cache is warm. "First" is the first such process of the '
+        'run on each store (its answer checked); "after a server restart": Neo4j stopped and '
+        "started again (same data), then one process, its page cache and query caches empty "
+        "but for Neo4j's page-cache warm-up; the file cache stays warm (emptying it needs "
+        "root). The reference is an embedded store of "
         f"{ref_devices:,} devices built in the same run, queried the same way. Import: the "
         "whole JSON Lines file in one import (`import_paths`, as `tracegraph import` does), "
         "in a process of its own. HTTP: `tracegraph serve` on the embedded store; each client "
@@ -609,6 +723,30 @@ def _embedded_lines(results: dict[str, Any]) -> Iterator[str]:
             f"| cold {label}, Neo4j (the same query), ms (runs); ratio Neo4j / embedded | "
             f"{_cold_cell(neo, command)} | "
             f"— | {_ratio(ratio)} | (info) | |"
+        )
+    for command, label in _COLD_COMMANDS:
+        firsts = [
+            (name, stores.get(name, {}).get(command, {}).get("first_s"))
+            for name in ("embedded", "neo4j")
+        ]
+        if all(v is None for _n, v in firsts):
+            continue
+        yield (
+            f"| first {label} of the run (the checked process), embedded / Neo4j, ms | "
+            + " / ".join("—" if v is None else f"{v * 1000:,.0f}" for _n, v in firsts)
+            + " | — | — | (info) | |"
+        )
+    restarted = results.get("cold_restart", {}).get("commands", {})
+    for command, label in _COLD_COMMANDS:
+        figures = restarted.get(command)
+        if not figures:
+            continue
+        warm = _cold_p50(neo, command)
+        yield (
+            f"| {label}, Neo4j, first command after a server restart, ms (restart s); ratio "
+            f"to the median cold process | {figures['first_s'] * 1000:,.0f} "
+            f"({figures['restart_s']:.1f} s) | — | "
+            f"{_ratio(_div(figures['first_s'], warm))} | (info) | |"
         )
     startup = cold.get("startup", {})
     if startup.get("p50_s") is not None:
@@ -645,6 +783,16 @@ def _embedded_lines(results: dict[str, Any]) -> Iterator[str]:
             f"{epcis['max_rss_bytes'] / 1024**2:,.0f} MiB) | "
             f"{epcis['records_per_s']:,.0f} | — | — | (info) | |"
         )
+    for store, verified in sorted(results.get("audit_verify", {}).items()):
+        if not isinstance(verified, dict):
+            continue
+        yield (
+            f"| `audit verify`, {store} ({verified['records']:,} records, "
+            f"{verified['versions']:,} versions): s (CPU s); peak memory MiB | "
+            f"{verified['seconds']:,.1f} ({verified['cpu_seconds']:,.1f}); "
+            f"{verified['peak_rss_mib']:,.0f} | — | — | peak < 1,024 MiB at L | "
+            f"{_met(verified['peak_rss_mib'] < 1024)} |"
+        )
     runs = {r["clients"]: r for r in http.get("runs", [])}
     one = runs.get(1)
     for clients, run in sorted(runs.items()):
@@ -678,11 +826,36 @@ def _embedded_lines(results: dict[str, Any]) -> Iterator[str]:
             )
             + "."
         )
-    for name in ("cold_cli", "http"):
+    for name in ("cold_cli", "cold_restart", "http", "audit_verify"):
         error = results.get(name, {}).get("error")
         if error:
             yield ""
             yield f"**{name} failed:** {error}"
+    yield ""
+
+
+def _plan_lines(results: dict[str, Any]) -> Iterator[str]:
+    """The PostgreSQL plans of every probe: which scans, and that none reads ``node`` or
+    ``edge`` whole (the run fails if one does)."""
+    probes = [p for p in results.get("recall", []) if p.get("postgres_plans")]
+    if not probes:
+        return
+    yield (
+        "**PostgreSQL plans** (`EXPLAIN (ANALYZE, BUFFERS)` of each statement at each probe, "
+        "before timing; the whole text is in the results JSON)"
+    )
+    yield ""
+    yield "| probe | statement | ms | scans | Seq Scan on node / edge |"
+    yield "|---|---|---:|---|---|"
+    for probe in probes:
+        for plan in probe["postgres_plans"]:
+            scans = "; ".join(f"{name} ×{n}" for name, n in sorted(plan["scans"].items()))
+            seq = ", ".join(plan["seq_scans"]) or "none ✔"
+            ms = plan.get("execution_ms")
+            yield (
+                f"| {probe['devices']:,} devices | {plan['query']} | "
+                f"{'—' if ms is None else f'{ms:,.1f}'} | {scans} | {seq} |"
+            )
     yield ""
 
 

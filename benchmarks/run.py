@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import frontends, profile, report
+from benchmarks import audit_verify, frontends, neo4j_load, profile, report
 from benchmarks.data import Dataset, load
 from benchmarks.probes import (
     Candidate,
@@ -41,9 +41,11 @@ from benchmarks.sizes import SIZES, Size
 from benchmarks.systems import tracegraph as tg
 from benchmarks.systems.csr import CsrFloor
 from benchmarks.systems.cypher import CypherBaselines
-from benchmarks.systems.postgres import PostgresGraph
+from benchmarks.systems.postgres import PostgresGraph, plan_problems
+from benchmarks.systems.sqlite_floor import SqliteFloor
 from benchmarks.timing import Outcome, Plan, Task, measure
 from tracegraph.model import GENEALOGY, Direction, EntityType
+from tracegraph.recall import SECTIONS as RECALL_SECTIONS
 from tracegraph.store.base import GraphStore
 from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
@@ -251,6 +253,23 @@ def load_embedded(run: Run, data: Dataset, work: Path) -> Path:
 EPCIS_MAX_DEVICES = 100_000
 
 
+def load_neo4j_initial(run: Run, data: Dataset, size: Size) -> None:
+    """`tracegraph import --initial-load` of the whole file into a fresh local Neo4j (offline,
+    neo4j-admin): only where the run starts Neo4j itself, before the servers take memory."""
+    try:
+        initial = neo4j_load.neo4j_initial_load(data.path, size.neo4j_pagecache)
+    except Exception as exc:  # reported as one of the run's problems
+        run.problems.append(f"neo4j initial load: {exc}")
+        run.log(f"    PROBLEM: neo4j initial load: {exc}")
+        return
+    run.results.setdefault("import", {})["neo4j_initial_load"] = initial
+    run.log(
+        f"  neo4j initial load: {initial['records']:,} records in {initial['seconds']:.1f} s "
+        f"({initial['records_per_s']:,.0f}/s; CPU: client {initial['client_cpu_s']:.1f} s, "
+        f"neo4j-admin {initial['admin_cpu_s']:.1f} s)"
+    )
+
+
 def load_epcis(run: Run, work: Path) -> None:
     """The same genealogy as an EPCIS 2.0 document (`tracegraph generate --format epcis`),
     imported into a new embedded store in a process of its own: its rate beside JSON Lines'."""
@@ -311,7 +330,7 @@ def load_reference(run: Run, work: Path) -> Reference:
 # --------------------------------------------------------------------------- probes
 
 
-SECTIONS = ("lots", "batches", "devices", "shipments", "customers", "service_events", "complaints")
+SECTIONS = tuple(RECALL_SECTIONS.values())
 
 
 def _section_keys(answer: bytes, suspects: Sequence[str]) -> set[str]:
@@ -319,6 +338,39 @@ def _section_keys(answer: bytes, suspects: Sequence[str]) -> set[str]:
     data = orjson.loads(answer)
     keys = {item["key"] for name in SECTIONS for item in data.get(name, [])}
     return keys - set(suspects)
+
+
+#: What the PostgreSQL answer is checked on, per device (the node's own fields are not
+#: compared: TraceGraph writes them from typed values, SQL from the records as loaded).
+_DEVICE_FIELDS = ("product", "batch", "shipment", "customer", "path")
+
+
+def compare_recall_answers(tracegraph: bytes, other: bytes) -> list[str]:
+    """How another system's whole recall answer differs from TraceGraph's: each section's keys
+    (in order), each device's product, batch, shipment, customer and reason path (the same
+    shortest chain from the suspect, ties to the smaller key), and each customer's device
+    count. Empty if they agree."""
+    a, b = orjson.loads(tracegraph), orjson.loads(other)
+    problems = []
+    for name in SECTIONS:
+        keys_a = [item["key"] for item in a.get(name, [])]
+        keys_b = [item["key"] for item in b.get(name, [])]
+        if keys_a != keys_b:
+            problems.append(f"{name}: {_describe_diff(set(keys_a), set(keys_b))}")
+    devices_b = {d["key"]: d for d in b.get("devices", [])}
+    wrong = [
+        d["key"]
+        for d in a.get("devices", [])
+        if d["key"] in devices_b
+        and any(d.get(f) != devices_b[d["key"]].get(f) for f in _DEVICE_FIELDS)
+    ]
+    if wrong:
+        problems.append(f"{len(wrong)} devices differ in {_DEVICE_FIELDS} (e.g. {wrong[:2]})")
+    counts_a = {c["key"]: c["devices"] for c in a.get("customers", [])}
+    counts_b = {c["key"]: c.get("devices") for c in b.get("customers", [])}
+    if counts_a != counts_b:
+        problems.append("the customers' device counts differ")
+    return problems
 
 
 def recall_probe(
@@ -331,12 +383,14 @@ def recall_probe(
     pg: PostgresGraph,
     csr: CsrFloor,
     plan: Plan,
+    sqlite_floor: SqliteFloor | None = None,
 ) -> dict[str, Any]:
     suspects = [probe.suspect]
     seed_index = [data.index[probe.suspect]]
     reach_size = probe.nodes
     tasks: dict[str, Task] = {
         "csr_bfs": lambda: Outcome(csr.closure(seed_index)),
+        "round_trip": lambda: Outcome(cypher.round_trip()),
         "server_floor": lambda: Outcome(*cypher.server_floor(suspects)),
         "transfer_floor": lambda: Outcome(len(cypher.transfer_floor(reach_size))),
         "transfer_rows": lambda: Outcome(len(cypher.transfer_rows(reach_size))),
@@ -347,31 +401,43 @@ def recall_probe(
     if emb is not None:
         tasks["embedded_closure"] = lambda: Outcome(tg.closure(emb, suspects))
         tasks["embedded_recall"] = lambda: Outcome(tg.recall_json(emb, suspects))
+    if sqlite_floor is not None:
+        tasks["embedded_floor"] = lambda: Outcome(sqlite_floor.closure(suspects))
     tasks["postgres_cte"] = lambda: Outcome(pg.closure(suspects))
+    tasks["postgres_recall"] = lambda: Outcome(pg.recall_json(probe.suspect))
     tasks["batched_hop"] = lambda: Outcome(cypher.batched_hop(suspects))
     cap = run.size.per_hop_max_nodes
     if cap is None or probe.nodes <= cap:
         tasks["per_hop"] = lambda: Outcome(cypher.per_hop(suspects))
+        tasks["postgres_per_hop"] = lambda: Outcome(pg.per_hop(suspects))
     else:
-        run.log(f"    per-hop loop not run: {probe.nodes:,} nodes is over {cap:,}")
+        run.log(f"    per-hop loops not run: {probe.nodes:,} nodes is over {cap:,}")
 
     def check(answers: dict[str, Any]) -> list[str]:
-        expected = {data.keys[i] for i in answers["csr_bfs"]}
+        # The reference: scipy's compiled BFS on the CSR copy (not timed).
+        expected = {data.keys[i] for i in data.reach_indices(seed_index)}
         sets: dict[str, Any] = {
             name: answers[name]
             for name in (
                 "tracegraph_query",
                 "neo4j_closure",
                 "embedded_closure",
+                "embedded_floor",
                 "postgres_cte",
                 "batched_hop",
                 "per_hop",
+                "postgres_per_hop",
             )
             if name in answers
         }
+        csr_keys = [data.keys[i] for i in answers["csr_bfs"]]
+        if len(csr_keys) != len(set(csr_keys)):
+            return [f"{probe.name}: csr_bfs lists a node twice"]
+        sets["csr_bfs"] = set(csr_keys)
         sets["neo4j_recall"] = _section_keys(answers["neo4j_recall"], suspects)
         if "embedded_recall" in answers:
             sets["embedded_recall"] = _section_keys(answers["embedded_recall"], suspects)
+        sets["postgres_recall"] = _section_keys(answers["postgres_recall"], suspects)
         problems = [
             f"{probe.name}: {name}: {_describe_diff(got, expected)}"
             for name, got in sets.items()
@@ -383,12 +449,27 @@ def recall_probe(
         problems += _same(probe.name + " (count)", len(expected), counts)
         if "embedded_recall" in answers and answers["embedded_recall"] != answers["neo4j_recall"]:
             problems.append(f"{probe.name}: the two stores' recall JSON answers differ")
+        problems += [
+            f"{probe.name}: PostgreSQL's whole answer: {p}"
+            for p in compare_recall_answers(answers["neo4j_recall"], answers["postgres_recall"])
+        ]
         devices = len(tg.recall_devices(answers["neo4j_recall"]))
         if devices != probe.devices:
             problems.append(f"{probe.name}: recall lists {devices} devices, not {probe.devices}")
         return problems
 
-    return _timed_probe(run, probe.name, tasks, plan, check, extra=probe.as_json())
+    # PostgreSQL's plans at this probe, before anything is timed: each key looked up by index.
+    plans = pg.plans(probe.suspect)
+    plan_issues = [f"{probe.name}: {p}" for p in plan_problems(plans)]
+    run.problems += plan_issues
+    for issue in plan_issues:
+        run.log(f"    PLAN: {issue}")
+    extra = {**probe.as_json(), "postgres_plans": [p.as_json() for p in plans]}
+    result = _timed_probe(run, probe.name, tasks, plan, check, extra=extra)
+    if plan_issues:
+        result["identical"] = False
+        result.setdefault("problems", []).extend(plan_issues)
+    return result
 
 
 def _timed_probe(
@@ -523,6 +604,20 @@ def check_probe(run: Run, neo: Neo4jStore, emb: GraphStore | None, plan: Plan) -
 # --------------------------------------------------------------------------- the run
 
 
+def audit_verify_both(emb_path: Path, info: Neo4jInfo) -> dict[str, Any]:
+    """`tracegraph audit verify` of each store in a process of its own: seconds, CPU seconds
+    and peak resident memory (the goal: under 1 GB at L)."""
+    env = {**os.environ, "NEO4J_USER": info.user, "NEO4J_PASSWORD": info.password}
+    out = {
+        "embedded": audit_verify.measure(emb_path),
+        "neo4j": audit_verify.measure(info.uri, env=env),
+    }
+    for name, figures in out.items():
+        if not figures["intact"]:
+            raise RuntimeError(f"audit verify of the {name} store found it broken")
+    return out
+
+
 def section(run: Run, name: str, measure_: Callable[[], tuple[dict[str, Any], list[str]]]) -> None:
     """A section measured through the CLI or the API: its figures, and its problems among the
     run's. One that fails outright is a problem too, and the run goes on (and keeps the
@@ -546,9 +641,17 @@ def run_benchmark(
     neo4j_user: str | None = None,
     neo4j_password: str | None = None,
     log: Log = print,
+    restart_neo4j: Callable[[], None] | None = None,
+    initial_load: bool | None = None,
 ) -> dict[str, Any]:
-    """Everything but writing the files: returns the results (see `report` for their shape)."""
+    """Everything but writing the files: returns the results (see `report` for their shape).
+    The first command after a Neo4j restart is measured when the run starts its own server,
+    or with ``restart_neo4j`` (how to restart the server of ``neo4j_uri``). The offline
+    initial load needs a Neo4j of the Maven jars of its own: by default only when the run
+    starts its own server (``initial_load`` says otherwise)."""
     started = time.perf_counter()
+    # The functions the profiles time must exist before the run spends its time.
+    profile.check_probes()
     run = Run(size, seed, log)
     run.results.update(
         size=size.name,
@@ -587,6 +690,8 @@ def run_benchmark(
     emb_path = load_embedded(run, data, work)
     load_epcis(run, work)
     reference = load_reference(run, work)
+    if initial_load if initial_load is not None else neo4j_uri is None:
+        load_neo4j_initial(run, data, size)
 
     with (
         neo4j_server(
@@ -620,10 +725,12 @@ def run_benchmark(
         run.results["import"]["csr"] = {"seconds": time.perf_counter() - built}
         cypher = CypherBaselines(neo.driver, neo.database)
         emb = EmbeddedStore(emb_path)
+        sqlite_floor = SqliteFloor(emb_path)
         try:
             log("recall:")
             run.results["recall"] = [
-                recall_probe(run, p, data, neo, emb, cypher, pg, csr, plan) for p in probes
+                recall_probe(run, p, data, neo, emb, cypher, pg, csr, plan, sqlite_floor)
+                for p in probes
             ]
             cap = size.profile_max_devices
             within = [p for p in probes if cap is None or p.devices <= cap]
@@ -669,10 +776,17 @@ def run_benchmark(
             if cases:
                 most = cases[max(cases)]
                 log(f"  profile of common cause over {len(most):,} cases")
+                cc_profile = profile.breakdown(neo, lambda: tg.common_cause_json(neo, most))
                 run.results.setdefault("profile", {})["common_cause_neo4j"] = {
                     "cases": len(most),
-                    **profile.breakdown(neo, lambda: tg.common_cause_json(neo, most)),
+                    **cc_profile,
                 }
+                ranked = any(p.get("ranked") for p in run.results["common_cause"])
+                if ranked and not cc_profile["p_values_calls"]:
+                    run.problems.append(
+                        "profile: common cause ranked candidates without calling "
+                        f"{profile.PROBES['p_values_s']}: its p-values figure would read 0"
+                    )
             log("cold queries (a fresh `tracegraph` process each):")
             neo_env = {"NEO4J_USER": info.user, "NEO4J_PASSWORD": info.password}
             stores = [
@@ -685,10 +799,21 @@ def run_benchmark(
             section(
                 run, "cold_cli", lambda: frontends.cold_queries(stores, size.cold_runs, work, log)
             )
+            log("audit verify (a fresh process each; time and peak memory):")
+            section(run, "audit_verify", lambda: (audit_verify_both(emb_path, info), []))
+            restart = info.restart or restart_neo4j
+            if restart is not None:
+                log("cold Neo4j (the first command after a server restart):")
+                section(
+                    run,
+                    "cold_restart",
+                    lambda: frontends.after_restart(stores[1], restart, work, log),
+                )
         finally:
             pg.close()
             neo.close()
             emb.close()
+            sqlite_floor.close()
     log("HTTP (`tracegraph serve` on the embedded store):")
     section(
         run,

@@ -11,7 +11,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,8 @@ class Neo4jInfo:
     pid: int | None = None
     #: The database's folder when the server runs here (for its size on disk), else None.
     store_dir: Path | None = None
+    #: Stops and starts the server (same port, same data) when it runs here, else None.
+    restart: Callable[[], None] | None = None
 
     def store_bytes(self) -> int | None:
         if self.store_dir is None or not self.store_dir.exists():
@@ -70,6 +72,7 @@ def neo4j_server(
                 pagecache_bytes,
                 process.pid if process is not None else None,
                 local.home / "data" / "databases" / "neo4j",
+                local.restart,
             )
     finally:
         if before is None:

@@ -2,6 +2,7 @@
 
 - the per-hop loop of an ERP report: one query per frontier node;
 - its batched variant: one ``UNWIND $frontier`` query per hop;
+- an empty round trip (``RETURN 1``), paid once by every query;
 - the server floor: the minimal ``count(DISTINCT x)`` query for the same reachable set;
 - the transfer floor: the same number of keys through the driver, with no graph work, the
   cheapest way (one list in one record); and, for comparison, the same keys as one row each,
@@ -34,6 +35,7 @@ SERVER_FLOOR = (
     f"UNWIND $seeds AS seed MATCH (s:Node {{key: seed}}) "
     f"MATCH (s)-[:{TYPES}*1..{MAX_HOPS}]->(x) RETURN count(DISTINCT x) AS n"
 )
+ROUND_TRIP = "RETURN 1 AS one"
 TRANSFER_FLOOR = "RETURN [i IN range(1, $n) | $prefix + toString(i)] AS keys"
 TRANSFER_ROWS = "UNWIND range(1, $n) AS i RETURN $prefix + toString(i) AS key"
 UPSTREAM = (
@@ -94,6 +96,13 @@ class CypherBaselines:
             result = session.run(text, params)
             records = list(result)
             return records, server_ms(result.consume())
+
+    def round_trip(self) -> int:
+        """An empty query by the same read path: one round trip to the server, which the
+        server floor and the transfer floor each pay (the combined floor subtracts it once)."""
+        with self._session() as session:
+            records = list(session.run(ROUND_TRIP))
+        return int(records[0][0])
 
     def server_floor(self, seeds: Sequence[str]) -> tuple[int, float]:
         """(reachable nodes, server ms) of the minimal count query."""
