@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 import orjson
+import pytest
 
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.model import GENEALOGY, Direction
@@ -19,6 +20,7 @@ from tracegraph.store.base import (
     read_scope,
     scope_by_reads,
 )
+from tracegraph.store.neo4j import Neo4jStore
 
 REQ = WriteRequest(actor="test", operation="import")
 
@@ -118,3 +120,20 @@ def test_recall_rows_come_from_the_scope(store: GraphStore) -> None:
     assert rows["Device:D-1"]["shipped_at"] == "2026-01-20T12:00:00.500000Z"
     assert rows["Device:D-2"]["batch"] is None  # installed component's host: no batch made it
     assert rows["Device:D-2"]["path"][-2:] == ["Device:D-3", "Device:D-2"]
+
+
+@pytest.mark.neo4j
+def test_neo4j_reads_a_large_scope_in_overlapped_chunks(neo4j_store: Neo4jStore) -> None:
+    """Past one chunk of keys the next chunk is asked for while the last is decoded: every row
+    arrives once, in order, whatever the chunk size."""
+    _load(neo4j_store)
+    keys = {"Material:M-1"} | neo4j_store.reach(["Material:M-1"], GENEALOGY, Direction.down)
+    whole = _plain(read_scope(neo4j_store, keys))
+    neo4j_store._CHUNK = 2
+    try:
+        chunked = read_scope(neo4j_store, keys)
+    finally:
+        del neo4j_store._CHUNK
+    assert len(keys) > 2 * 2
+    assert _plain(chunked) == whole
+    assert len(chunked.links) == len(whole["links"])

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from itertools import repeat
 from typing import Any
 
 import neo4j
@@ -486,17 +487,31 @@ class _GraphReads(ReadPrimitives):
 class Neo4jStore(_GraphReads):
     kind = "neo4j"
 
+    def _overlapped_rows(self, name: str, keys: Sequence[str]) -> Iterator[list[Any]]:
+        """`_rows`, with the next chunk asked for while this one is turned into values: the
+        server reads one chunk while the client decodes the last (the driver waits on its
+        socket without Python's lock)."""
+        chunks = [list(c) for c in _chunks(keys, self._CHUNK)]
+        if len(chunks) < 2:
+            yield from self._rows(name, keys)
+            return
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="tracegraph-read") as pool:
+            for records in pool.map(lambda chunk: self._read(name, keys=chunk), chunks):
+                if records:
+                    yield from records[0]["rows"]
+
     def scope(self, keys: Iterable[str]) -> Scope:
         """`ReadsScope`: one query a chunk of keys (scope_rows.cypher) for what three reads
         answer otherwise, the fields as text, and no node's history crossing the wire."""
         fields: dict[str, dict[str, Any]] = {}
         links: list[tuple[RelType, str, str]] = []
         device_batch: dict[str, str] = {}
-        for key, names, values, types, ends, batch in self._rows("scope_rows", sorted(set(keys))):
+        rows = self._overlapped_rows("scope_rows", sorted(set(keys)))
+        for key, names, values, types, ends, batch in rows:
             fields[key] = _answer_fields(key, names, values)
-            links.extend(
-                (REL_TYPE_BY_NAME[t], key, dst) for t, dst in zip(types, ends, strict=True)
-            )
+            if types:
+                # (type, key, end) tuples made by zip in C: a generator cost more than the read.
+                links.extend(zip(map(REL_TYPE_BY_NAME.__getitem__, types), repeat(key), ends))
             if batch is not None:
                 device_batch[key] = batch
         return Scope(fields, links, device_batch)
