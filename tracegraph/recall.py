@@ -29,6 +29,7 @@ from functools import cached_property
 from typing import Any, Final
 
 from tracegraph.errors import BadInput
+from tracegraph.gcpause import cycles_collected_after
 from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso, key_type
 from tracegraph.store.base import (
     GraphStore,
@@ -342,6 +343,12 @@ class RecallResult:
         ]
 
     def as_json(self) -> dict[str, Any]:
+        # A row per device and none forms a cycle: the collector would only walk them (and
+        # everything else the process holds) again and again as they pile up.
+        with cycles_collected_after():
+            return self._as_json()
+
+    def _as_json(self) -> dict[str, Any]:
         devices = self.device_rows()
         per_product: dict[str, int] = defaultdict(int)
         for d in devices:
@@ -402,6 +409,11 @@ def recall(
     if start is not None and end is not None and start > end:
         raise BadInput(f"the window is empty: from {iso(start)} is after to {iso(end)}")
     window = Window(start, end)
+    with cycles_collected_after():
+        return _recall(store, suspects, window)
+
+
+def _recall(store: GraphStore, suspects: Sequence[str], window: Window) -> RecallResult:
     keys, seeding = seed(store, suspects, window)
     seed_keys = {s.key for s in seeding.seeds}
     affected = seed_keys | store.reach(seed_keys, GENEALOGY, Direction.down)
