@@ -610,13 +610,6 @@ class Neo4jStore(_GraphReads):
         # Inside a managed transaction the metadata is the transaction's ("write", see write()).
         return list(tx.run(queries.get(name).text, params))
 
-    def _count(
-        self, tx: neo4j.ManagedTransaction, name: str, rows: Sequence[Any], at: Any, seq: int
-    ) -> int:
-        """Run one batched write; its single column is the number of rows it touched."""
-        count: int = self._run(tx, name, rows=list(rows), at=at, seq=seq)[0][0]
-        return count
-
     def _ensure_schema(self) -> None:
         if self._schema_ready:
             return
