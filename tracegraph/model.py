@@ -1482,3 +1482,9 @@ TEMPORAL_FIELDS: Final[Mapping[str, Mapping[str, str]]] = {
     **{str(t): _kinds(m) for t, m in NODE_MODELS.items()},
     **{str(r): _kinds(EDGE_MODELS[r]) for r in RelType},
 }
+
+#: Which fields hold instants, per type: what an answer rewrites in UTC with a Z.
+INSTANT_FIELDS: Final[Mapping[str, frozenset[str]]] = {
+    name: frozenset(f for f, kind in kinds.items() if kind == "instant")
+    for name, kinds in TEMPORAL_FIELDS.items()
+}

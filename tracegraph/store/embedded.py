@@ -48,6 +48,7 @@ from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
     FAMILY,
     GENEALOGY,
+    INSTANT_FIELDS,
     MAKING,
     MAX_HOPS,
     OUTPUT,
@@ -263,18 +264,11 @@ def decode(type_name: str, blob: bytes | str) -> dict[str, Any]:
     return props
 
 
-#: Per record type, the fields that are instants (their stored text ends in +00:00).
-_INSTANTS: Final[Mapping[str, tuple[str, ...]]] = {
-    name: tuple(f for f, kind in kinds.items() if kind == "instant")
-    for name, kinds in TEMPORAL_FIELDS.items()
-}
-
-
 def answer_text(type_name: str, blob: bytes | str) -> dict[str, Any]:
     """Stored properties as an answer shows them (`iso`), without making datetimes: dates are
     stored as the answer writes them, instants in UTC with +00:00 for the answer's Z."""
     props: dict[str, Any] = orjson.loads(blob)
-    for name in _INSTANTS.get(type_name, ()):
+    for name in INSTANT_FIELDS.get(type_name, ()):
         value = props.get(name)
         if isinstance(value, str):
             props[name] = (

@@ -28,6 +28,7 @@ from tracegraph import queries
 from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
     GENEALOGY,
+    INSTANT_FIELDS,
     MAKING,
     MAX_HOPS,
     OUTPUT,
@@ -179,13 +180,6 @@ def _unwire(type_name: str, wire: Sequence[Sequence[Any]]) -> dict[str, Any]:
     return out
 
 
-#: Per record type, its instant fields (`_answer_fields` rewrites them) and date fields.
-_INSTANTS: Mapping[str, frozenset[str]] = {
-    name: frozenset(f for f, kind in kinds.items() if kind == "instant")
-    for name, kinds in TEMPORAL_FIELDS.items()
-}
-
-
 #: The sorted order of each list of field names a read has met (records of one type mostly
 #: share one list): sorting each record's names again cost more than reading them.
 _ORDER: dict[tuple[str, ...], list[int]] = {}
@@ -200,7 +194,7 @@ def _answer_fields(key: str, names: Sequence[str], values: Sequence[Any]) -> dic
     again; dates are the same text either way.
     """
     type_name, _, ident = key.partition(":")
-    instants = _INSTANTS.get(type_name, frozenset())
+    instants = INSTANT_FIELDS.get(type_name, frozenset())
     out: dict[str, Any] = {"id": ident, "key": key}
     order = _ORDER.get(names_key := tuple(names))
     if order is None:
