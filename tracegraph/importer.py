@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import orjson
 
+from tracegraph import bulkload
 from tracegraph.errors import BadInput, InvalidImport
 from tracegraph.gcpause import cycles_collected_after
 from tracegraph.model import (
@@ -28,7 +29,7 @@ from tracegraph.model import (
     _fast_json_lines,
     parse_record,
 )
-from tracegraph.store.base import GraphStore, WriteRequest, WriteSummary
+from tracegraph.store.base import GraphStore, LoadsEmpty, WriteRequest, WriteSummary
 from tracegraph.udi import UdiError, parse_udi
 
 #: How many problems an import reports before it says "and N more".
@@ -474,6 +475,12 @@ def import_paths(
             f"{', '.join(missing)}: no such file or folder",
             details=[f"{m}: missing" for m in missing],
         )
-    return import_records(
-        store, read_paths(paths), request, progress, name=", ".join(str(p) for p in paths)
-    )
+    name = ", ".join(str(p) for p in paths)
+    # The first load of an empty store takes a shortcut, which steps aside (writing nothing)
+    # wherever it could not say what this import would (tracegraph/bulkload.py).
+    if isinstance(store, LoadsEmpty) and (files := bulkload.jsonl_files(paths)) is not None:
+        done = bulkload.load(store, files, request, progress)
+        if done is not None:
+            loaded, summary = done
+            return ImportReport(loaded.records, loaded.nodes, loaded.edges, summary)
+    return import_records(store, read_paths(paths), request, progress, name=name)

@@ -131,13 +131,17 @@ def import_whole_file(
         records, imports, _seconds = import_file(store, data, chunk)
     store.close()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    # A first load into an empty store reads half of the file in a forked child: its CPU
+    # counts, and its peak beside this process's.
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "records": records,
         "imports": imports,
         "seconds": seconds,
-        "client_cpu_s": cpu,
+        "client_cpu_s": cpu + child.ru_utime + child.ru_stime,
         # Linux reports the peak resident set in KiB.
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "child_max_rss_bytes": child.ru_maxrss * 1024,
     }
 
 

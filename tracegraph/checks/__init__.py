@@ -147,6 +147,8 @@ def brought_by(store: GraphStore, summary: WriteSummary) -> list[Finding]:
     """The findings a write brought: those about a record it created or changed (a finding
     about records it left as they were was there before it). One whole check, run only when
     the write changed something."""
+    if summary.all_new:  # it filled an empty store: every finding is about what it made
+        return run(store).findings if summary.created else []
     changed = summary.changed_keys()
     if not changed:
         return []

@@ -175,10 +175,13 @@ class WriteSummary:
     audit_seq: int | None = None
     #: the plan the write carried out (None for a summary made otherwise)
     plan: WritePlan | None = field(default=None, repr=False, compare=False)
+    #: the write filled an empty store (`LoadsEmpty`): every record in it is one it created
+    all_new: bool = field(default=False, repr=False, compare=False)
 
     def changed_keys(self) -> set[str]:
         """The keys of the nodes the write created or changed, and of both ends of each edge
-        it created or changed: what a finding must name to be one the write brought."""
+        it created or changed: what a finding must name to be one the write brought. (For a
+        write that filled an empty store: see ``all_new``.)"""
         if self.plan is None:
             return set()
         p = self.plan
@@ -271,7 +274,21 @@ def seal(
     ``changes`` are (identity, op, before, after) for every created or updated record; the entry
     carries their digest, and the versions themselves are kept on the records.
     """
-    digest = changes_digest(changes)
+    return seal_digest(
+        request, summary, changes_digest(changes), seq=seq, at=at, prev_hash=prev_hash
+    )
+
+
+def seal_digest(
+    request: WriteRequest,
+    summary: WriteSummary,
+    digest: str,
+    *,
+    seq: int,
+    at: dt.datetime,
+    prev_hash: str,
+) -> AuditEntry:
+    """`seal`, given the digest of the changes (`digest_rows`) made already."""
     draft = AuditEntry(
         seq=seq,
         at=at,
@@ -980,6 +997,60 @@ class ReadsScope(Protocol):
     def scope(self, keys: Iterable[str]) -> Scope:
         """What `read_scope` answers, for the current state of the store."""
         ...
+
+
+#: One batch of records for `LoadsEmpty.load_empty`: node rows ``(key, props, change)`` and
+#: edge rows ``(identity, type, from, to, props, change)``, where ``identity`` is `edge_ident`'s
+#: text, ``props`` the record's fields as JSON (orjson's, in the model's field order) and
+#: ``change`` the `change_row` of its creation, as text; for an edge without fields whose
+#: identity needs no escape in JSON, None: the store makes it
+#: (``["<identity>","create",null,{}]``).
+StagedBatch = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str, str, str | None]]]
+
+
+class StagingArea(ABC):
+    """Records of a first load held aside by one process (`LoadsEmpty.stage`): batches go
+    in as they are checked, in the process that checks them (a forked child included)."""
+
+    @abstractmethod
+    def add(self, batch: StagedBatch) -> None:
+        """Hold these records."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Every batch is in: make them ready for `LoadsEmpty.load_empty`."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """Throw the records away (after the load, or instead of it)."""
+
+
+@runtime_checkable
+class LoadsEmpty(Protocol):
+    """An optional capability: a store that takes the first import into an empty store as
+    batches of rows checked and encoded already (`tracegraph.bulkload`), staged by one or
+    more processes, without a `Node` or `Edge` per record. Every other import goes through
+    `GraphStore.write`."""
+
+    def is_empty(self) -> bool:
+        """Whether the store holds no node."""
+        ...
+
+    def stage(self) -> StagingArea:
+        """A new, empty staging area."""
+        ...
+
+    def load_empty(self, stages: Sequence[StagingArea], request: WriteRequest) -> WriteSummary:
+        """Write every record staged in ``stages`` (each finished) in one transaction, with
+        one audit entry, as `GraphStore.write` would write them into this store empty.
+        Raises `LoadDeclined` (having written nothing) if the store is not empty by then, if
+        a key or an edge is staged twice, or if an edge's end is not among the nodes: the
+        caller imports the records the ordinary way, which merges or reports them."""
+        ...
+
+
+class LoadDeclined(Exception):
+    """`LoadsEmpty.load_empty` declined the records: nothing was written."""
 
 
 def smallest_neighbour(links: Iterable[tuple[RelType, str, str]], by_dst: bool) -> dict[str, str]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import os
 import re
 import sqlite3
@@ -74,11 +75,14 @@ from tracegraph.store.base import (
     HookRecord,
     KeyRing,
     Link,
+    LoadDeclined,
     OutboundEvent,
     Outbox,
     ReadPrimitives,
     RecordVersions,
     Scope,
+    StagedBatch,
+    StagingArea,
     StoredEdge,
     StoredNode,
     Version,
@@ -90,6 +94,7 @@ from tracegraph.store.base import (
     edge_ident,
     plan_write,
     seal,
+    seal_digest,
     smallest_neighbour,
     sort_edges,
     split_edge_ident,
@@ -1358,6 +1363,148 @@ class _ReadOnlyCaseBook:
         return self._book.actions(case_id)
 
 
+#: A staging file of `EmbeddedStore.load_empty` (`Stage`): the rows as `bulkload` made them,
+#: and an index on each table's key, made once they are all in (a sort), that lets the load
+#: merge the files' sorted runs instead of sorting them again.
+_STAGE_SCHEMA: Final = """
+CREATE TABLE load_node (key TEXT NOT NULL, props TEXT NOT NULL, row TEXT NOT NULL);
+CREATE TABLE load_edge (ident TEXT NOT NULL, type TEXT NOT NULL, src TEXT NOT NULL,
+                        dst TEXT NOT NULL, props TEXT NOT NULL, row TEXT);
+CREATE TABLE load_count (nodes INTEGER NOT NULL, edges INTEGER NOT NULL)
+"""
+_STAGE_INDEXES: Final = """
+CREATE INDEX load_node_key ON load_node (key);
+CREATE INDEX load_edge_ident ON load_edge (ident)
+"""
+
+#: Page cache of a staging file's connection (KiB).
+_STAGE_CACHE_KIB: Final = 256 * 1024
+
+#: The change row of a staged edge without fields (see `StagedBatch`), in SQL.
+_BARE_EDGE_ROW: Final = """'["' || ident || '","create",null,{}]'"""
+
+#: Change rows hashed per fetch of the staged digest.
+_DIGEST_FETCH: Final = 10_000
+
+_STAGE_NAME: Final = re.compile(r"\.load-(\d+)-\d+\.tmp$")
+
+
+class Stage(StagingArea):
+    """One process's staging file for `EmbeddedStore.load_empty`. Its connection opens at
+    the first batch, in the process that adds them (a forked child has its own); no journal,
+    no syncs: the file is thrown away, whatever happens."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._nodes = self._edges = 0
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.path, isolation_level=None)
+            db.execute("PRAGMA journal_mode = OFF")
+            db.execute("PRAGMA synchronous = OFF")
+            db.execute(f"PRAGMA cache_size = -{_STAGE_CACHE_KIB}")
+            for statement in _STAGE_SCHEMA.split(";"):
+                db.execute(statement)
+            db.execute("BEGIN")
+            self._db = db
+        return self._db
+
+    def add(self, batch: StagedBatch) -> None:
+        db = self._open()
+        nodes, edges = batch
+        db.executemany("INSERT INTO load_node (key, props, row) VALUES (?, ?, ?)", nodes)
+        db.executemany(
+            "INSERT INTO load_edge (ident, type, src, dst, props, row) VALUES (?, ?, ?, ?, ?, ?)",
+            edges,
+        )
+        self._nodes += len(nodes)
+        self._edges += len(edges)
+
+    def finish(self) -> None:
+        db = self._open()
+        for statement in _STAGE_INDEXES.split(";"):
+            db.execute(statement)
+        db.execute("INSERT INTO load_count VALUES (?, ?)", (self._nodes, self._edges))
+        db.execute("COMMIT")
+        db.close()
+        self._db = None
+
+    def discard(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self.path.unlink(missing_ok=True)
+
+
+class _StagedDigest:
+    """`digest_rows` of the staged records, made on a thread and a connection of its own
+    while the store's connection moves them in: the change rows in identity order, merged
+    from the files' indexes (a key's text and an edge identity never tie)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self._paths = paths
+        self._digest: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self._paths[0], isolation_level=None)
+            try:
+                parts = []
+                for n, path in enumerate(self._paths):
+                    name = "main" if n == 0 else f"stage{n}"
+                    if n:
+                        db.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
+                    parts.append(f"SELECT key, row FROM {name}.load_node")
+                    # (the change row of an edge without fields is made here: see `bulkload`)
+                    parts.append(
+                        f"SELECT ident, coalesce(row, {_BARE_EDGE_ROW}) FROM {name}.load_edge"
+                    )
+                # (the rows alone from a merge of the sorted runs: no key to fetch)
+                rows = db.execute(
+                    f"SELECT row FROM ({' UNION ALL '.join(parts)} ORDER BY 1 LIMIT -1)"
+                )
+                h = hashlib.sha256(b"[")
+                separator = ""
+                while batch := rows.fetchmany(_DIGEST_FETCH):
+                    h.update((separator + ",".join([r for (r,) in batch])).encode())
+                    separator = ","
+                h.update(b"]")
+                self._digest = h.hexdigest()
+            finally:
+                db.close()
+        except BaseException as exc:  # handed to the thread that asks
+            self._error = exc
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._digest is not None
+        return self._digest
+
+    def close(self) -> None:
+        self._thread.join()
+
+
+def _sweep_stages(store: Path) -> None:
+    """Remove the staging files of loads whose process is gone (killed mid-load)."""
+    for path in store.parent.glob(f".{store.name}.load-*.tmp"):
+        found = _STAGE_NAME.search(path.name)
+        if found is None:
+            continue
+        try:
+            os.kill(int(found.group(1)), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # alive, or not ours to ask about
+
+
 class EmbeddedStore(_Reads):
     kind = "embedded"
 
@@ -1423,6 +1570,7 @@ class EmbeddedStore(_Reads):
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
+        self._staged = 0
         self.keyring = _KeyRing(self)
         self.outbox = _Outbox(self)
         self.cases = _CaseBook(self)
@@ -1440,6 +1588,7 @@ class EmbeddedStore(_Reads):
         self._check_meta()
         self._ensure_outbox()
         self._trim_wal()
+        _sweep_stages(self.path)
 
     # ------------------------------------------------------------------ opening
 
@@ -1809,6 +1958,120 @@ class EmbeddedStore(_Reads):
         )
         summary.audit_seq = seq
         return summary
+
+    # ------------------------------------------------------------------ first load
+
+    def is_empty(self) -> bool:
+        with self._snapshot() as db:
+            return bool(db.execute("SELECT NOT EXISTS (SELECT 1 FROM node)").fetchone()[0])
+
+    def stage(self) -> Stage:
+        """`LoadsEmpty`: a staging file beside the store, named after this process (a killed
+        load's files are removed by the next open, `_sweep_stages`)."""
+        self._staged += 1
+        name = f".{self.path.name}.load-{os.getpid()}-{self._staged}.tmp"
+        return Stage(self.path.with_name(name))
+
+    def load_empty(self, stages: Sequence[StagingArea], request: WriteRequest) -> WriteSummary:
+        """`LoadsEmpty`: the staging files are attached to this connection and moved into the
+        store in one write transaction (ids in key order, each index merging the files'
+        sorted runs), while a thread of its own reads the change rows in identity order from
+        the same files for the audit digest. The write lock is held for this step only."""
+        paths = [s.path for s in stages if isinstance(s, Stage)]
+        if len(paths) != len(stages) or not paths:
+            raise LoadDeclined("staged elsewhere")
+        db = self._db()
+        if db.in_transaction:
+            raise LoadDeclined("the connection is inside a transaction")
+        names = [f"stage{n}" for n in range(len(paths))]
+        try:
+            for name, path in zip(names, paths, strict=True):
+                db.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
+            try:
+                return self._load_staged(db, names, paths, request)
+            finally:
+                for name in names:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute(f"DETACH DATABASE {name}")
+        except sqlite3.Error as exc:
+            raise self._fail(exc) from None
+
+    def _load_staged(
+        self,
+        db: sqlite3.Connection,
+        names: Sequence[str],
+        paths: Sequence[Path],
+        request: WriteRequest,
+    ) -> WriteSummary:
+        def union(select: str, table: str) -> str:
+            return " UNION ALL ".join(select.format(f"{n}.{table}") for n in names)
+
+        counts = union("SELECT nodes, edges FROM {}", "load_count")
+        nodes, edges = db.execute(f"SELECT sum(nodes), sum(edges) FROM ({counts})").fetchone()
+        if not nodes:
+            raise LoadDeclined("no records")
+        digest = _StagedDigest(paths)
+        try:
+            with self._writing() as db:
+                if db.execute("SELECT EXISTS (SELECT 1 FROM node)").fetchone()[0]:
+                    raise LoadDeclined("the store is no longer empty")
+                last = db.execute(
+                    "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                previous = _entry_from_row(last[1]) if last else None
+                now = dt.datetime.now(dt.UTC)
+                if previous is not None and previous.at is not None:
+                    now = max(now, previous.at)
+                seq = (last[0] + 1) if last else 1
+                t = us(now)
+                # Ids in key order, as `_apply` gives them: each is the last one plus one.
+                try:
+                    db.execute(
+                        "INSERT INTO node (key, props, c, r, a) "
+                        f"SELECT key, props, {t:d}, {t:d}, {seq:d} FROM "
+                        f"({union('SELECT key, props FROM {}', 'load_node')} ORDER BY 1)"
+                    )
+                except sqlite3.IntegrityError:
+                    raise LoadDeclined("a key is given twice") from None
+                # As in `_apply`: the reverse index is built once, after the rows are in.
+                db.execute("DROP INDEX edge_in")
+                # A type's codes from a table keyed by its name (a table without that key, or
+                # VALUES, was planned as a scan of the staged edges per type).
+                db.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS load_rel "
+                    "(name TEXT PRIMARY KEY, fam INTEGER NOT NULL, code INTEGER NOT NULL)"
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO temp.load_rel (name, fam, code) VALUES (?, ?, ?)",
+                    [(str(t), FAM_CODE[t], REL_CODE[t]) for t in RelType],
+                )
+                try:
+                    made = db.execute(
+                        "INSERT INTO edge (src, fam, type, dst, c, r, a, props) "
+                        f"SELECT s.id, r.fam, r.code, d.id, {t:d}, {t:d}, {seq:d}, e.props "
+                        f"FROM ({union('SELECT type, src, dst, props FROM {}', 'load_edge')}) AS e "
+                        "JOIN temp.load_rel AS r ON r.name = e.type "
+                        "JOIN node AS s ON s.key = e.src JOIN node AS d ON d.key = e.dst "
+                        "ORDER BY 1, 2, 3, 4",
+                    ).rowcount
+                except sqlite3.IntegrityError:
+                    raise LoadDeclined("an edge is given twice") from None
+                if made != edges:
+                    raise LoadDeclined("an edge's end is not among the nodes")
+                db.execute(_EDGE_IN)
+                summary = WriteSummary(created=nodes + edges, all_new=True)
+                prev_hash = previous.hash if previous is not None else GENESIS
+                entry = seal_digest(
+                    request, summary, digest.result(), seq=seq, at=now, prev_hash=prev_hash
+                )
+                db.execute(
+                    "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
+                    (seq, t, orjson.dumps(entry.as_json()).decode()),
+                )
+                summary.audit_seq = seq
+                return summary
+        finally:
+            digest.close()
 
 
 class _Background:

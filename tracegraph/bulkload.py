@@ -1,0 +1,290 @@
+"""The first import into an empty store, on two CPUs and without a Python object per record.
+
+An import into an empty embedded store (a new site's first load, every benchmark, every demo)
+has nothing to merge with and nothing to compare against: each record is a creation. This
+path reads the JSON Lines files in two halves, one in this process and one in a forked child,
+checks each line with the same fast reader the ordinary import uses (`_fast_json_lines`) and
+hands the store batches of rows already encoded as JSON (`StagedBatch`): SQLite reads those,
+sorts them, gives the ids and hashes nothing Python would do faster.
+
+It is only a shortcut. Anything it cannot judge alone — a line the fast reader declines (bad
+JSON, a field pydantic must judge), a key or an edge given twice, an edge to a node not in the
+files, a CSV folder or an EPCIS document, a store that is not empty — makes it step aside
+with nothing written, and `import_paths` imports the files the ordinary way, which merges,
+judges and reports as the contract says (`file:line: field: problem`). A test holds the two
+ways to the same store and the same audit digest.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, Pipe
+from pathlib import Path
+from typing import Final
+
+import orjson
+
+from tracegraph.gcpause import cycles_collected_after
+from tracegraph.model import EntityType, Node, _fast_json_lines
+from tracegraph.store.base import (
+    LoadDeclined,
+    LoadsEmpty,
+    StagingArea,
+    WriteRequest,
+    WriteSummary,
+    canonical,
+)
+
+Progress = Callable[[int], None]
+
+#: Files smaller than this together are read by this process alone: a child is not worth it.
+SPLIT_BYTES: Final = 4 * 1024 * 1024
+
+#: Bytes read from a file at a time, and lines checked per batch.
+_BLOCK: Final = 4 * 1024 * 1024
+_LINES: Final = 2048
+
+#: The part of each file the child reads: more than half, as this process also writes.
+_CHILD_SHARE: Final = 0.5
+
+
+class _Declined(Exception):
+    """A line this path cannot judge alone: the ordinary import will."""
+
+
+@dataclass
+class Loaded:
+    """What a first load read and wrote."""
+
+    records: int = 0
+    nodes: int = 0
+    edges: int = 0
+
+
+def jsonl_files(paths: Sequence[str | Path]) -> list[Path] | None:
+    """The paths as JSON Lines files, or None if any is something else (a folder, a CSV
+    file, a ``.json`` file, which may be an EPCIS document) or is not there."""
+    files = []
+    for given in paths:
+        path = Path(given)
+        if not path.is_file() or path.suffix.lower() in (".csv", ".json", ".jsonld"):
+            return None
+        files.append(path)
+    return files or None
+
+
+def load(
+    store: LoadsEmpty,
+    files: Sequence[Path],
+    request: WriteRequest,
+    progress: Progress | None = None,
+) -> tuple[Loaded, WriteSummary] | None:
+    """Load the files into the empty store; None, with nothing written, where the ordinary
+    import must do it (see the module's text)."""
+    if not store.is_empty():
+        return None
+    mine, theirs = _halves(files)
+    stages = [store.stage() for _ in range(2 if theirs else 1)]
+    loaded = Loaded()
+    try:
+        with cycles_collected_after():
+            child = _Child(theirs, stages[1]) if theirs else None
+            try:
+                for lines in _lines(mine):
+                    stages[0].add(_stage(lines, loaded))
+                    if child is not None:
+                        child.heard(loaded, wait=False)
+                    if progress is not None:
+                        progress(loaded.records)
+                stages[0].finish()
+                if child is not None:
+                    child.heard(loaded, wait=True)
+            finally:
+                if child is not None:
+                    child.stop()
+            if progress is not None:
+                progress(loaded.records)
+            summary = store.load_empty(stages, request)
+    except (_Declined, LoadDeclined):
+        return None
+    finally:
+        for stage in stages:
+            stage.discard()
+    return loaded, summary
+
+
+# --------------------------------------------------------------------------- reading
+
+
+Range = tuple[Path, int, int]
+
+
+def _halves(files: Sequence[Path]) -> tuple[list[Range], list[Range]]:
+    """Each file cut at the first line that starts at or after its middle: the first parts
+    for this process, the second for the child (none if the files are small)."""
+    sizes = [f.stat().st_size for f in files]
+    if sum(sizes) < SPLIT_BYTES or not _may_fork():
+        return [(f, 0, size) for f, size in zip(files, sizes, strict=True)], []
+    mine, theirs = [], []
+    for f, size in zip(files, sizes, strict=True):
+        with open(f, "rb") as handle:
+            handle.seek(int(size * (1 - _CHILD_SHARE)))
+            handle.readline()
+            cut = min(handle.tell(), size)
+        mine.append((f, 0, cut))
+        if cut < size:
+            theirs.append((f, cut, size))
+    return mine, theirs
+
+
+def _may_fork() -> bool:
+    """A fork copies one thread: only safe here while this process has no other."""
+    return sys.platform == "linux" and threading.active_count() == 1
+
+
+def _lines(ranges: Sequence[Range]) -> Iterator[list[bytes]]:
+    """The lines of each range, ``_LINES`` at a time, as the ordinary reader splits them (at
+    ``\\n`` only), a byte order mark at a file's start dropped as it drops it."""
+    for path, start, end in ranges:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            left = end - start
+            if start == 0:
+                head = handle.read(len(codecs.BOM_UTF8))
+                if head == codecs.BOM_UTF8:
+                    left -= len(head)
+                else:
+                    handle.seek(0)
+            rest = b""
+            while left > 0:
+                block = handle.read(min(_BLOCK, left))
+                if not block:
+                    break
+                left -= len(block)
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                for at in range(0, len(lines), _LINES):
+                    yield lines[at : at + _LINES]
+            if rest:
+                yield [rest]
+
+
+NodeRows = list[tuple[str, str, str]]
+EdgeRows = list[tuple[str, str, str, str, str, str | None]]
+
+
+def _stage(lines: list[bytes], loaded: Loaded) -> tuple[NodeRows, EdgeRows]:
+    """One batch of lines as staged rows (`StagedBatch`). Counts them into ``loaded``."""
+    from tracegraph.importer import udi_fields  # (that module imports this one)
+
+    items, declined = _fast_json_lines(lines)
+    for i in declined:
+        if lines[i].strip():
+            raise _Declined(f"line {i}")
+    nodes: NodeRows = []
+    edges: EdgeRows = []
+    for item in items:
+        if item is None:
+            continue
+        props = item.props
+        if isinstance(item, Node):
+            if item.type is EntityType.Device and (udi := props.get("udi")) is not None:
+                props.update(udi_fields(udi))
+            key = item.key
+            created = canonical((key, "create", None, props)).decode()
+            nodes.append((key, _props_text(props), created))
+        else:
+            ident = f"{item.type}:{item.src}->{item.dst}"  # (`edge_ident`)
+            # Most edges have no fields, and most identities need no escape in JSON (a key
+            # holds no control character): the store makes their change row (None here).
+            change = (
+                canonical((ident, "create", None, props)).decode()
+                if props or '"' in ident or "\\" in ident
+                else None
+            )
+            edges.append((ident, str(item.type), item.src, item.dst, _props_text(props), change))
+    loaded.records += len(nodes) + len(edges)
+    loaded.nodes += len(nodes)
+    loaded.edges += len(edges)
+    return nodes, edges
+
+
+def _props_text(props: dict[str, object]) -> str:
+    """Props as the embedded store keeps them (its ``encode``)."""
+    return orjson.dumps(props).decode() if props else "{}"
+
+
+# --------------------------------------------------------------------------- two processes
+
+
+class _Child:
+    """A forked process that stages the ranges given into a staging area of its own and says
+    how many records each batch held (a few bytes through a pipe). If this process is
+    killed, the child's next word fails and it ends: nothing is left running, and the next
+    open of the store removes its staging file."""
+
+    def __init__(self, ranges: Sequence[Range], stage: StagingArea) -> None:
+        reading, writing = Pipe(duplex=False)
+        self._pid = os.fork()
+        if self._pid == 0:  # the child
+            code = 1
+            try:
+                reading.close()
+                _serve(ranges, stage, writing)
+                code = 0
+            finally:
+                os._exit(code)
+        writing.close()
+        self._pipe = reading
+        self._done = False
+
+    def heard(self, loaded: Loaded, *, wait: bool) -> None:
+        """Count what the child said it staged so far (``wait``: to its end); `_Declined` if
+        it declined, failed or died."""
+        while not self._done and (wait or self._pipe.poll()):
+            try:
+                message = self._pipe.recv_bytes()
+            except (EOFError, OSError):
+                message = b"x"
+            if message[:1] == b"c":
+                records, nodes, edges = map(int, message[1:].split())
+                loaded.records += records
+                loaded.nodes += nodes
+                loaded.edges += edges
+                continue
+            self._done = True
+            if message != b"d":
+                raise _Declined("the child declined")
+
+    def stop(self) -> None:
+        """End the child if it still runs, and collect it."""
+        if not self._done:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
+        self._pipe.close()
+
+
+def _serve(ranges: Sequence[Range], stage: StagingArea, pipe: Connection) -> None:
+    """The child's work: each batch of its ranges staged and counted to the parent, the stage
+    finished, then ``d`` (``x`` if it declines or fails)."""
+    try:
+        for lines in _lines(ranges):
+            counts = Loaded()
+            stage.add(_stage(lines, counts))
+            pipe.send_bytes(b"c%d %d %d" % (counts.records, counts.nodes, counts.edges))
+        stage.finish()
+    except _Declined:
+        pipe.send_bytes(b"x")
+        return
+    except Exception:
+        pipe.send_bytes(b"x")
+        raise
+    pipe.send_bytes(b"d")
