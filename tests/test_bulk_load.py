@@ -200,6 +200,29 @@ def test_a_store_that_holds_something_is_written_the_ordinary_way(
     store.close()
 
 
+def test_a_child_that_dies_while_hashing_leaves_the_ordinary_import_to_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, children: list[object]
+) -> None:
+    """The child hashes the staged records while the parent writes them: if it dies, the
+    parent's write transaction is rolled back and the ordinary import writes the file."""
+    data = dataset(tmp_path / "g.jsonl")
+
+    def dies(self: EmbeddedStore, stages: object) -> str:
+        os._exit(3)  # (in the child: the parent's copy is never asked)
+
+    monkeypatch.setattr(EmbeddedStore, "staged_digest", dies)
+    store = EmbeddedStore(tmp_path / "bulk.tgdb")
+    report = import_paths(store, [data], REQUEST)
+    assert children
+    assert not report.summary.all_new  # written the ordinary way
+    plain = ordinary(data, tmp_path / "plain.tgdb")
+    assert tables(tmp_path / "bulk.tgdb") == tables(tmp_path / "plain.tgdb")
+    assert verify(store).intact
+    store.close()
+    plain.close()
+    assert leftovers(tmp_path) == []
+
+
 def test_staging_files_of_a_process_that_is_gone_are_removed_on_open(tmp_path: Path) -> None:
     db = tmp_path / "s.tgdb"
     EmbeddedStore(db).close()

@@ -95,7 +95,7 @@ def load(
     loaded = Loaded()
     try:
         with cycles_collected_after():
-            child = _Child(theirs, stages[1]) if theirs else None
+            child = _Child(theirs, store, stages) if theirs else None
             try:
                 for lines in _lines(mine):
                     stages[0].add(_stage(lines, loaded))
@@ -104,14 +104,18 @@ def load(
                     if progress is not None:
                         progress(loaded.records)
                 stages[0].finish()
+                digest = None
                 if child is not None:
                     child.heard(loaded, wait=True)
+                    # The child hashes the staged records while this process writes them
+                    # (two threads of one process contend: SQLite's allocator has one lock).
+                    digest = child.digest()
+                if progress is not None:
+                    progress(loaded.records)
+                summary = store.load_empty(stages, request, digest)
             finally:
                 if child is not None:
                     child.stop()
-            if progress is not None:
-                progress(loaded.records)
-            summary = store.load_empty(stages, request)
     except (_Declined, LoadDeclined):
         return None
     finally:
@@ -177,7 +181,7 @@ def _lines(ranges: Sequence[Range]) -> Iterator[list[bytes]]:
 
 
 NodeRows = list[tuple[str, str, str]]
-EdgeRows = list[tuple[str, str, str, str, str, str | None]]
+EdgeRows = list[tuple[str, str, str, str, str | None]]
 
 
 def _stage(lines: list[bytes], loaded: Loaded) -> tuple[NodeRows, EdgeRows]:
@@ -209,7 +213,7 @@ def _stage(lines: list[bytes], loaded: Loaded) -> tuple[NodeRows, EdgeRows]:
                 if props or '"' in ident or "\\" in ident
                 else None
             )
-            edges.append((ident, str(item.type), item.src, item.dst, _props_text(props), change))
+            edges.append((str(item.type), item.src, item.dst, _props_text(props), change))
     loaded.records += len(nodes) + len(edges)
     loaded.nodes += len(nodes)
     loaded.edges += len(edges)
@@ -225,34 +229,34 @@ def _props_text(props: dict[str, object]) -> str:
 
 
 class _Child:
-    """A forked process that stages the ranges given into a staging area of its own and says
-    how many records each batch held (a few bytes through a pipe). If this process is
-    killed, the child's next word fails and it ends: nothing is left running, and the next
-    open of the store removes its staging file."""
+    """A forked process that stages the ranges given into the second staging area and says
+    how many records each batch held (a few bytes through a pipe); asked, it then works out
+    the digest of both areas. If this process is killed, the child's next word, or its wait
+    for one, fails and it ends: nothing is left running, and the next open of the store
+    removes its staging file."""
 
-    def __init__(self, ranges: Sequence[Range], stage: StagingArea) -> None:
-        reading, writing = Pipe(duplex=False)
+    def __init__(
+        self, ranges: Sequence[Range], store: LoadsEmpty, stages: Sequence[StagingArea]
+    ) -> None:
+        mine, theirs = Pipe(duplex=True)
         self._pid = os.fork()
         if self._pid == 0:  # the child
             code = 1
             try:
-                reading.close()
-                _serve(ranges, stage, writing)
+                mine.close()
+                _serve(ranges, store, stages, theirs)
                 code = 0
             finally:
                 os._exit(code)
-        writing.close()
-        self._pipe = reading
+        theirs.close()
+        self._pipe = mine
         self._done = False
 
     def heard(self, loaded: Loaded, *, wait: bool) -> None:
         """Count what the child said it staged so far (``wait``: to its end); `_Declined` if
         it declined, failed or died."""
         while not self._done and (wait or self._pipe.poll()):
-            try:
-                message = self._pipe.recv_bytes()
-            except (EOFError, OSError):
-                message = b"x"
+            message = self._receive()
             if message[:1] == b"c":
                 records, nodes, edges = map(int, message[1:].split())
                 loaded.records += records
@@ -263,28 +267,54 @@ class _Child:
             if message != b"d":
                 raise _Declined("the child declined")
 
+    def digest(self) -> Callable[[], str]:
+        """Ask the child for the staged records' digest; the function returned waits for it."""
+        self._pipe.send_bytes(b"digest")
+
+        def answer() -> str:
+            message = self._receive()
+            if message[:1] != b"h":
+                raise _Declined("the child gave no digest")
+            return message[1:].decode()
+
+        return answer
+
+    def _receive(self) -> bytes:
+        try:
+            return self._pipe.recv_bytes()
+        except (EOFError, OSError):
+            return b"x"  # it died
+
     def stop(self) -> None:
-        """End the child if it still runs, and collect it."""
-        if not self._done:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
+        """End the child (if it still runs), and collect it."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
         os.waitpid(self._pid, 0)
         self._pipe.close()
 
 
-def _serve(ranges: Sequence[Range], stage: StagingArea, pipe: Connection) -> None:
-    """The child's work: each batch of its ranges staged and counted to the parent, the stage
-    finished, then ``d`` (``x`` if it declines or fails)."""
+def _serve(
+    ranges: Sequence[Range], store: LoadsEmpty, stages: Sequence[StagingArea], pipe: Connection
+) -> None:
+    """The child's work: each batch of its ranges staged into the last area and counted to
+    the parent, the area finished, then ``d`` (``x`` if it declines or fails); then, if asked,
+    ``h`` and the digest of every area."""
     try:
         for lines in _lines(ranges):
             counts = Loaded()
-            stage.add(_stage(lines, counts))
+            stages[-1].add(_stage(lines, counts))
             pipe.send_bytes(b"c%d %d %d" % (counts.records, counts.nodes, counts.edges))
-        stage.finish()
-    except _Declined:
+        stages[-1].finish()
+    except (_Declined, LoadDeclined):
         pipe.send_bytes(b"x")
         return
     except Exception:
         pipe.send_bytes(b"x")
         raise
     pipe.send_bytes(b"d")
+    try:
+        asked = pipe.recv_bytes()
+    except EOFError:
+        return
+    if asked == b"digest":
+        pipe.send_bytes(b"h" + store.staged_digest(stages).encode())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from operator import itemgetter
 from typing import Any, Literal, NamedTuple, Protocol, overload, runtime_checkable
@@ -1000,12 +1000,11 @@ class ReadsScope(Protocol):
 
 
 #: One batch of records for `LoadsEmpty.load_empty`: node rows ``(key, props, change)`` and
-#: edge rows ``(identity, type, from, to, props, change)``, where ``identity`` is `edge_ident`'s
-#: text, ``props`` the record's fields as JSON (orjson's, in the model's field order) and
-#: ``change`` the `change_row` of its creation, as text; for an edge without fields whose
-#: identity needs no escape in JSON, None: the store makes it
-#: (``["<identity>","create",null,{}]``).
-StagedBatch = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str, str, str | None]]]
+#: edge rows ``(type, from, to, props, change)``, where ``props`` is the record's fields as
+#: JSON (orjson's, in the model's field order) and ``change`` the `change_row` of its
+#: creation, as text; for an edge without fields whose identity (`edge_ident`) needs no
+#: escape in JSON, None: the store makes it (``["<identity>","create",null,{}]``).
+StagedBatch = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str, str | None]]]
 
 
 class StagingArea(ABC):
@@ -1040,9 +1039,20 @@ class LoadsEmpty(Protocol):
         """A new, empty staging area."""
         ...
 
-    def load_empty(self, stages: Sequence[StagingArea], request: WriteRequest) -> WriteSummary:
+    def staged_digest(self, stages: Sequence[StagingArea]) -> str:
+        """The audit digest of the records staged (`digest_rows` of their creations), worked
+        out from the stages alone: another process may run it while this one loads them."""
+        ...
+
+    def load_empty(
+        self,
+        stages: Sequence[StagingArea],
+        request: WriteRequest,
+        digest: Callable[[], str] | None = None,
+    ) -> WriteSummary:
         """Write every record staged in ``stages`` (each finished) in one transaction, with
-        one audit entry, as `GraphStore.write` would write them into this store empty.
+        one audit entry, as `GraphStore.write` would write them into this store empty; the
+        entry's digest from ``digest`` (asked once the records are in), else `staged_digest`.
         Raises `LoadDeclined` (having written nothing) if the store is not empty by then, if
         a key or an edge is staged twice, or if an edge's end is not among the nodes: the
         caller imports the records the ordinary way, which merges or reports them."""

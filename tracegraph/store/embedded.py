@@ -35,9 +35,10 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import count
 from operator import attrgetter
 from pathlib import Path
@@ -1364,24 +1365,26 @@ class _ReadOnlyCaseBook:
 
 
 #: A staging file of `EmbeddedStore.load_empty` (`Stage`): the rows as `bulkload` made them,
-#: and an index on each table's key, made once they are all in (a sort), that lets the load
-#: merge the files' sorted runs instead of sorting them again.
+#: each table kept in the order of its key (a record given twice in one file is refused as it
+#: comes), so the load reads both files' runs in order and merges them, no sort while it holds
+#: the store's write lock (sorting a million edges there cost more than all their inserts).
+#: An edge's identity (`edge_ident`), the digest's order, is an index on an expression.
 _STAGE_SCHEMA: Final = """
-CREATE TABLE load_node (key TEXT NOT NULL, props TEXT NOT NULL, row TEXT NOT NULL);
-CREATE TABLE load_edge (ident TEXT NOT NULL, type TEXT NOT NULL, src TEXT NOT NULL,
-                        dst TEXT NOT NULL, props TEXT NOT NULL, row TEXT);
+CREATE TABLE load_node (key TEXT PRIMARY KEY, props TEXT NOT NULL, row TEXT NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE load_edge (src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL,
+                        props TEXT NOT NULL, row TEXT, PRIMARY KEY (src, type, dst))
+    WITHOUT ROWID;
 CREATE TABLE load_count (nodes INTEGER NOT NULL, edges INTEGER NOT NULL)
 """
-_STAGE_INDEXES: Final = """
-CREATE INDEX load_node_key ON load_node (key);
-CREATE INDEX load_edge_ident ON load_edge (ident)
-"""
+_EDGE_IDENT: Final = "type || ':' || src || '->' || dst"
+_STAGE_INDEXES: Final = f"CREATE INDEX load_edge_ident ON load_edge ({_EDGE_IDENT})"
 
 #: Page cache of a staging file's connection (KiB).
 _STAGE_CACHE_KIB: Final = 256 * 1024
 
 #: The change row of a staged edge without fields (see `StagedBatch`), in SQL.
-_BARE_EDGE_ROW: Final = """'["' || ident || '","create",null,{}]'"""
+_BARE_EDGE_ROW: Final = f"""'["' || {_EDGE_IDENT} || '","create",null,{{}}]'"""
 
 #: Change rows hashed per fetch of the staged digest.
 _DIGEST_FETCH: Final = 10_000
@@ -1414,18 +1417,20 @@ class Stage(StagingArea):
     def add(self, batch: StagedBatch) -> None:
         db = self._open()
         nodes, edges = batch
-        db.executemany("INSERT INTO load_node (key, props, row) VALUES (?, ?, ?)", nodes)
-        db.executemany(
-            "INSERT INTO load_edge (ident, type, src, dst, props, row) VALUES (?, ?, ?, ?, ?, ?)",
-            edges,
-        )
+        try:
+            db.executemany("INSERT INTO load_node (key, props, row) VALUES (?, ?, ?)", nodes)
+            db.executemany(
+                "INSERT INTO load_edge (type, src, dst, props, row) VALUES (?, ?, ?, ?, ?)",
+                edges,
+            )
+        except sqlite3.IntegrityError:
+            raise LoadDeclined("a record is given twice") from None
         self._nodes += len(nodes)
         self._edges += len(edges)
 
     def finish(self) -> None:
         db = self._open()
-        for statement in _STAGE_INDEXES.split(";"):
-            db.execute(statement)
+        db.execute(_STAGE_INDEXES)
         db.execute("INSERT INTO load_count VALUES (?, ?)", (self._nodes, self._edges))
         db.execute("COMMIT")
         db.close()
@@ -1438,57 +1443,40 @@ class Stage(StagingArea):
         self.path.unlink(missing_ok=True)
 
 
-class _StagedDigest:
-    """`digest_rows` of the staged records, made on a thread and a connection of its own
-    while the store's connection moves them in: the change rows in identity order, merged
-    from the files' indexes (a key's text and an edge identity never tie)."""
+def _staged_digest(paths: Sequence[Path]) -> str:
+    """`digest_rows` of the records staged in these files: the change rows in identity order,
+    merged from the files' runs (a key's text and an edge identity never tie), on a connection
+    of its own."""
+    db = sqlite3.connect(paths[0], isolation_level=None)
+    try:
+        parts = []
+        for n, path in enumerate(paths):
+            name = "main" if n == 0 else f"stage{n}"
+            if n:
+                db.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
+            parts.append(f"SELECT key, row FROM {name}.load_node")
+            # (the change row of an edge without fields is made here: see `StagedBatch`)
+            parts.append(
+                f"SELECT {_EDGE_IDENT}, coalesce(row, {_BARE_EDGE_ROW}) FROM {name}.load_edge"
+            )
+        # (the rows alone from a merge of the sorted runs: no key to fetch)
+        rows = db.execute(f"SELECT row FROM ({' UNION ALL '.join(parts)} ORDER BY 1 LIMIT -1)")
+        h = hashlib.sha256(b"[")
+        separator = ""
+        while batch := rows.fetchmany(_DIGEST_FETCH):
+            h.update((separator + ",".join([r for (r,) in batch])).encode())
+            separator = ","
+        h.update(b"]")
+        return h.hexdigest()
+    finally:
+        db.close()
 
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self._paths = paths
-        self._digest: str | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
 
-    def _run(self) -> None:
-        try:
-            db = sqlite3.connect(self._paths[0], isolation_level=None)
-            try:
-                parts = []
-                for n, path in enumerate(self._paths):
-                    name = "main" if n == 0 else f"stage{n}"
-                    if n:
-                        db.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
-                    parts.append(f"SELECT key, row FROM {name}.load_node")
-                    # (the change row of an edge without fields is made here: see `bulkload`)
-                    parts.append(
-                        f"SELECT ident, coalesce(row, {_BARE_EDGE_ROW}) FROM {name}.load_edge"
-                    )
-                # (the rows alone from a merge of the sorted runs: no key to fetch)
-                rows = db.execute(
-                    f"SELECT row FROM ({' UNION ALL '.join(parts)} ORDER BY 1 LIMIT -1)"
-                )
-                h = hashlib.sha256(b"[")
-                separator = ""
-                while batch := rows.fetchmany(_DIGEST_FETCH):
-                    h.update((separator + ",".join([r for (r,) in batch])).encode())
-                    separator = ","
-                h.update(b"]")
-                self._digest = h.hexdigest()
-            finally:
-                db.close()
-        except BaseException as exc:  # handed to the thread that asks
-            self._error = exc
-
-    def result(self) -> str:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._digest is not None
-        return self._digest
-
-    def close(self) -> None:
-        self._thread.join()
+def _stage_paths(stages: Sequence[StagingArea]) -> list[Path]:
+    paths = [s.path for s in stages if isinstance(s, Stage)]
+    if len(paths) != len(stages) or not paths:
+        raise LoadDeclined("staged by another store")
+    return paths
 
 
 def _sweep_stages(store: Path) -> None:
@@ -1972,14 +1960,21 @@ class EmbeddedStore(_Reads):
         name = f".{self.path.name}.load-{os.getpid()}-{self._staged}.tmp"
         return Stage(self.path.with_name(name))
 
-    def load_empty(self, stages: Sequence[StagingArea], request: WriteRequest) -> WriteSummary:
+    def staged_digest(self, stages: Sequence[StagingArea]) -> str:
+        """`LoadsEmpty`: opens the staging files itself, so another process may run it."""
+        return _staged_digest(_stage_paths(stages))
+
+    def load_empty(
+        self,
+        stages: Sequence[StagingArea],
+        request: WriteRequest,
+        digest: Callable[[], str] | None = None,
+    ) -> WriteSummary:
         """`LoadsEmpty`: the staging files are attached to this connection and moved into the
-        store in one write transaction (ids in key order, each index merging the files'
-        sorted runs), while a thread of its own reads the change rows in identity order from
-        the same files for the audit digest. The write lock is held for this step only."""
-        paths = [s.path for s in stages if isinstance(s, Stage)]
-        if len(paths) != len(stages) or not paths:
-            raise LoadDeclined("staged elsewhere")
+        store in one write transaction (ids in key order, each table merging the files' sorted
+        runs). The write lock is held for this step only; the digest is taken before it, unless
+        ``digest`` gives it (asked for once the records are in)."""
+        paths = _stage_paths(stages)
         db = self._db()
         if db.in_transaction:
             raise LoadDeclined("the connection is inside a transaction")
@@ -1988,7 +1983,7 @@ class EmbeddedStore(_Reads):
             for name, path in zip(names, paths, strict=True):
                 db.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
             try:
-                return self._load_staged(db, names, paths, request)
+                return self._load_staged(db, names, paths, request, digest)
             finally:
                 for name in names:
                     with contextlib.suppress(sqlite3.Error):
@@ -2002,6 +1997,7 @@ class EmbeddedStore(_Reads):
         names: Sequence[str],
         paths: Sequence[Path],
         request: WriteRequest,
+        digest: Callable[[], str] | None,
     ) -> WriteSummary:
         def union(select: str, table: str) -> str:
             return " UNION ALL ".join(select.format(f"{n}.{table}") for n in names)
@@ -2010,68 +2006,67 @@ class EmbeddedStore(_Reads):
         nodes, edges = db.execute(f"SELECT sum(nodes), sum(edges) FROM ({counts})").fetchone()
         if not nodes:
             raise LoadDeclined("no records")
-        digest = _StagedDigest(paths)
-        try:
-            with self._writing() as db:
-                if db.execute("SELECT EXISTS (SELECT 1 FROM node)").fetchone()[0]:
-                    raise LoadDeclined("the store is no longer empty")
-                last = db.execute(
-                    "SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-                previous = _entry_from_row(last[1]) if last else None
-                now = dt.datetime.now(dt.UTC)
-                if previous is not None and previous.at is not None:
-                    now = max(now, previous.at)
-                seq = (last[0] + 1) if last else 1
-                t = us(now)
-                # Ids in key order, as `_apply` gives them: each is the last one plus one.
-                try:
-                    db.execute(
-                        "INSERT INTO node (key, props, c, r, a) "
-                        f"SELECT key, props, {t:d}, {t:d}, {seq:d} FROM "
-                        f"({union('SELECT key, props FROM {}', 'load_node')} ORDER BY 1)"
-                    )
-                except sqlite3.IntegrityError:
-                    raise LoadDeclined("a key is given twice") from None
-                # As in `_apply`: the reverse index is built once, after the rows are in.
-                db.execute("DROP INDEX edge_in")
-                # A type's codes from a table keyed by its name (a table without that key, or
-                # VALUES, was planned as a scan of the staged edges per type).
+        if digest is None:
+            digest = partial(str, _staged_digest(paths))  # (made before the lock is taken)
+        with self._writing() as db:
+            if db.execute("SELECT EXISTS (SELECT 1 FROM node)").fetchone()[0]:
+                raise LoadDeclined("the store is no longer empty")
+            last = db.execute("SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            previous = _entry_from_row(last[1]) if last else None
+            now = dt.datetime.now(dt.UTC)
+            if previous is not None and previous.at is not None:
+                now = max(now, previous.at)
+            seq = (last[0] + 1) if last else 1
+            t = us(now)
+            # Ids in key order, as `_apply` gives them: each is the last one plus one.
+            try:
                 db.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS load_rel "
-                    "(name TEXT PRIMARY KEY, fam INTEGER NOT NULL, code INTEGER NOT NULL)"
+                    "INSERT INTO node (key, props, c, r, a) "
+                    f"SELECT key, props, {t:d}, {t:d}, {seq:d} FROM "
+                    f"({union('SELECT key, props FROM {}', 'load_node')} ORDER BY 1)"
                 )
-                db.executemany(
-                    "INSERT OR REPLACE INTO temp.load_rel (name, fam, code) VALUES (?, ?, ?)",
-                    [(str(t), FAM_CODE[t], REL_CODE[t]) for t in RelType],
-                )
-                try:
-                    made = db.execute(
-                        "INSERT INTO edge (src, fam, type, dst, c, r, a, props) "
-                        f"SELECT s.id, r.fam, r.code, d.id, {t:d}, {t:d}, {seq:d}, e.props "
-                        f"FROM ({union('SELECT type, src, dst, props FROM {}', 'load_edge')}) AS e "
-                        "JOIN temp.load_rel AS r ON r.name = e.type "
-                        "JOIN node AS s ON s.key = e.src JOIN node AS d ON d.key = e.dst "
-                        "ORDER BY 1, 2, 3, 4",
-                    ).rowcount
-                except sqlite3.IntegrityError:
-                    raise LoadDeclined("an edge is given twice") from None
-                if made != edges:
-                    raise LoadDeclined("an edge's end is not among the nodes")
-                db.execute(_EDGE_IN)
-                summary = WriteSummary(created=nodes + edges, all_new=True)
-                prev_hash = previous.hash if previous is not None else GENESIS
-                entry = seal_digest(
-                    request, summary, digest.result(), seq=seq, at=now, prev_hash=prev_hash
-                )
-                db.execute(
-                    "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
-                    (seq, t, orjson.dumps(entry.as_json()).decode()),
-                )
-                summary.audit_seq = seq
-                return summary
-        finally:
-            digest.close()
+            except sqlite3.IntegrityError:
+                raise LoadDeclined("a key is given twice") from None
+            # As in `_apply`: the reverse index is built once, after the rows are in.
+            db.execute("DROP INDEX edge_in")
+            # The files' runs merged in order of their key (src, type, dst): by source
+            # key, which is the order of the ids, so the edges go in near the order of
+            # the table's key (by type name, not code, within one source). CROSS JOIN
+            # keeps the merge the outer loop (a join SQLite may reorder flattens it).
+            # A type's codes from a table keyed by its name (a table without that key, or
+            # VALUES, was planned as a scan of the staged edges per type).
+            db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS load_rel "
+                "(name TEXT PRIMARY KEY, fam INTEGER NOT NULL, code INTEGER NOT NULL)"
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO temp.load_rel (name, fam, code) VALUES (?, ?, ?)",
+                [(str(rel), FAM_CODE[rel], REL_CODE[rel]) for rel in RelType],
+            )
+            try:
+                made = db.execute(
+                    "INSERT INTO edge (src, fam, type, dst, c, r, a, props) "
+                    f"SELECT s.id, r.fam, r.code, d.id, {t:d}, {t:d}, {seq:d}, e.props "
+                    f"FROM ({union('SELECT type, src, dst, props FROM {}', 'load_edge')} "
+                    "ORDER BY 2, 1, 3 LIMIT -1) AS e "
+                    "CROSS JOIN temp.load_rel AS r ON r.name = e.type "
+                    "CROSS JOIN node AS s ON s.key = e.src "
+                    "CROSS JOIN node AS d ON d.key = e.dst",
+                ).rowcount
+            except sqlite3.IntegrityError:
+                raise LoadDeclined("an edge is given twice") from None
+            if made != edges:
+                raise LoadDeclined("an edge's end is not among the nodes")
+            db.execute(_EDGE_IN)
+            summary = WriteSummary(created=nodes + edges, all_new=True)
+            prev_hash = previous.hash if previous is not None else GENESIS
+            entry = seal_digest(request, summary, digest(), seq=seq, at=now, prev_hash=prev_hash)
+            db.execute(
+                "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
+                (seq, t, orjson.dumps(entry.as_json()).decode()),
+            )
+            summary.audit_seq = seq
+            return summary
 
 
 class _Background:
