@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from cli.app import AsOf, Db, Fmt, actor, app, failures, settings_for, store_for
 from cli.render import Format, console, counts_table, csv_text, default_format, dumps, table
@@ -95,17 +97,19 @@ def import_(
             return
         with store_for(db, writes=True) as store:
             if sys.stderr.isatty():
+                # Redrawn from the import's own calls, not by a thread of rich's: a first load
+                # forks a child to read half of the files, which it does only while this
+                # process has no other thread (tracegraph/bulkload.py).
                 with Progress(
                     SpinnerColumn(),
                     TextColumn("{task.description}"),
                     TextColumn("{task.completed:,} records"),
                     TimeElapsedColumn(),
                     transient=True,
+                    auto_refresh=False,
                 ) as bar:
                     task = bar.add_task("checking", total=None)
-                    report = import_paths(
-                        store, paths, request, lambda n: bar.update(task, completed=n)
-                    )
+                    report = import_paths(store, paths, request, _redrawn(bar, task))
             else:
                 report = import_paths(store, paths, request)
             brought = checks.brought_by(store, report.summary) if check else []
@@ -119,6 +123,21 @@ def import_(
                 f"{plural(len(brought), 'new data-quality finding')} (tracegraph check): {detail}",
                 err=True,
             )
+
+
+def _redrawn(bar: Progress, task: TaskID) -> Callable[[int], None]:
+    """A progress callback that redraws the bar at most ten times a second."""
+    last = 0.0
+
+    def progress(records: int) -> None:
+        nonlocal last
+        bar.update(task, completed=records)
+        now = time.monotonic()
+        if now - last >= 0.1:
+            bar.refresh()
+            last = now
+
+    return progress
 
 
 def _print_counts(out: dict[str, int | None], fmt: Format | None) -> None:

@@ -274,6 +274,7 @@ def test_sigkill_during_a_first_load_leaves_the_store_empty_or_whole_and_nothing
     whole = tables(clean)
     rng = random.Random(29)
     outcomes = []
+    staged = []  # staging files found after each kill: two while both processes stage
     for trial in range(KILL_TRIALS):
         db = tmp_path / f"trial-{trial}.tgdb"
         writer = subprocess.Popen(
@@ -282,6 +283,7 @@ def test_sigkill_during_a_first_load_leaves_the_store_empty_or_whole_and_nothing
         time.sleep(rng.uniform(0.3, 1.0) * took)  # the moment of the kill, not a timing test
         writer.send_signal(signal.SIGKILL)
         writer.wait()
+        staged.append(len(leftovers(tmp_path)))
         # Its child ends at its next word to the dead parent.
         deadline = time.monotonic() + 30
         while running(str(data)) and time.monotonic() < deadline:
@@ -300,3 +302,4 @@ def test_sigkill_during_a_first_load_leaves_the_store_empty_or_whole_and_nothing
         subprocess.run([*command, str(db)], check=True, capture_output=True)
         assert tables(db)[:2] == whole[:2]
     assert outcomes.count(True) >= KILL_TRIALS // 4, outcomes
+    assert max(staged) == 2, staged  # the command line's import read in two processes
