@@ -4,8 +4,10 @@ An import into an empty embedded store (a new site's first load, every benchmark
 has nothing to merge with and nothing to compare against: each record is a creation. This
 path reads the JSON Lines files in two halves, one in this process and one in a forked child,
 checks each line with the same fast reader the ordinary import uses (`_fast_json_lines`) and
-hands the store batches of rows already encoded as JSON (`StagedBatch`): SQLite reads those,
-sorts them, gives the ids and hashes nothing Python would do faster.
+puts the records into a staging area of the store per process as rows of text
+(`StagedBatch`), with no `Node` or `Edge` kept per record. The store then moves both areas in
+with one transaction (SQLite orders them and gives the ids), while the child, idle by then,
+works out the audit digest.
 
 It is only a shortcut. Anything it cannot judge alone — a line the fast reader declines (bad
 JSON, a field pydantic must judge), a key or an edge given twice, an edge to a node not in the
@@ -51,7 +53,8 @@ SPLIT_BYTES: Final = 4 * 1024 * 1024
 _BLOCK: Final = 4 * 1024 * 1024
 _LINES: Final = 2048
 
-#: The part of each file the child reads: more than half, as this process also writes.
+#: The part of each file the child reads: half, as both stage at the same pace (the store's
+#: load, which this process runs after, takes about as long as the child's digest beside it).
 _CHILD_SHARE: Final = 0.5
 
 
