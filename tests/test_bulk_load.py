@@ -64,6 +64,18 @@ def tables(db: Path) -> tuple[list[Any], list[Any], list[str]]:
     return nodes, edges, digests
 
 
+def assert_as_ordinary(data: Path, folder: Path) -> None:
+    """The store at ``folder/bulk.tgdb`` holds what the ordinary import of ``data`` writes,
+    its audit chain verifies, and no staging file is left."""
+    plain = ordinary(data, folder / "plain.tgdb")
+    plain.close()
+    assert tables(folder / "bulk.tgdb") == tables(folder / "plain.tgdb")
+    store = EmbeddedStore(folder / "bulk.tgdb", create=False)
+    assert verify(store).intact
+    store.close()
+    assert leftovers(folder) == []
+
+
 def leftovers(folder: Path) -> list[Path]:
     return sorted(folder.glob(".*.load-*.tmp"))
 
@@ -160,12 +172,8 @@ def test_records_given_twice_are_merged_as_the_ordinary_import_merges(
     store = EmbeddedStore(tmp_path / "bulk.tgdb")
     import_paths(store, [data], REQUEST)
     assert children
-    plain = ordinary(data, tmp_path / "plain.tgdb")
-    assert tables(tmp_path / "bulk.tgdb") == tables(tmp_path / "plain.tgdb")
-    assert verify(store).intact
     store.close()
-    plain.close()
-    assert leftovers(tmp_path) == []
+    assert_as_ordinary(data, tmp_path)
 
 
 def test_an_edge_to_a_node_in_no_file_is_reported_as_the_ordinary_import_reports_it(
@@ -215,12 +223,8 @@ def test_a_child_that_dies_while_hashing_leaves_the_ordinary_import_to_write(
     report = import_paths(store, [data], REQUEST)
     assert children
     assert not report.summary.all_new  # written the ordinary way
-    plain = ordinary(data, tmp_path / "plain.tgdb")
-    assert tables(tmp_path / "bulk.tgdb") == tables(tmp_path / "plain.tgdb")
-    assert verify(store).intact
     store.close()
-    plain.close()
-    assert leftovers(tmp_path) == []
+    assert_as_ordinary(data, tmp_path)
 
 
 def test_staging_files_of_a_process_that_is_gone_are_removed_on_open(tmp_path: Path) -> None:

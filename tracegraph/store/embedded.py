@@ -304,6 +304,17 @@ def _type_range(type_: EntityType) -> tuple[str, str]:
     return f"{type_}:", f"{type_};"
 
 
+def _next_entry(db: sqlite3.Connection) -> tuple[AuditEntry | None, dt.datetime, int]:
+    """Inside a write: the last audit entry, and the time and seq of the next. Entries never
+    go back in time, even if this writer's clock is behind the last one's."""
+    last = db.execute("SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    previous = _entry_from_row(last[1]) if last else None
+    now = dt.datetime.now(dt.UTC)
+    if previous is not None and previous.at is not None:
+        now = max(now, previous.at)
+    return previous, now, (last[0] + 1) if last else 1
+
+
 def _entry_from_row(blob: bytes | str) -> AuditEntry:
     raw = orjson.loads(blob)
     at = raw.get("at")
@@ -1244,12 +1255,7 @@ class _ReadOnlyOutbox:
 
 def _append_case_entry(db: sqlite3.Connection, request: WriteRequest, source: str) -> AuditEntry:
     """Append a case command's audit entry inside the caller's write transaction."""
-    last = db.execute("SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    previous = _entry_from_row(last[1]) if last else None
-    now = dt.datetime.now(dt.UTC)
-    if previous is not None and previous.at is not None:
-        now = max(now, previous.at)
-    seq = (last[0] + 1) if last else 1
+    previous, now, seq = _next_entry(db)
     prev_hash = previous.hash if previous is not None else GENESIS
     entry = case_entry(request, source=source, seq=seq, at=now, prev_hash=prev_hash)
     db.execute(
@@ -1867,13 +1873,7 @@ class EmbeddedStore(_Reads):
         summary = plan.summary()
         if not plan.changes:
             return summary
-        last = db.execute("SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        previous = _entry_from_row(last[1]) if last else None
-        # Entries never go back in time, even if this writer's clock is behind the last one's.
-        now = dt.datetime.now(dt.UTC)
-        if previous is not None and previous.at is not None:
-            now = max(now, previous.at)
-        seq = (last[0] + 1) if last else 1
+        previous, now, seq = _next_entry(db)
         t = us(now)
         (top,) = db.execute("SELECT coalesce(max(id), 0) FROM node").fetchone()
         ids = {key: value[0] for key, value in stored.items()}
@@ -2021,12 +2021,7 @@ class EmbeddedStore(_Reads):
         with self._writing() as db:
             if db.execute("SELECT EXISTS (SELECT 1 FROM node)").fetchone()[0]:
                 raise LoadDeclined("the store is no longer empty")
-            last = db.execute("SELECT seq, entry FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            previous = _entry_from_row(last[1]) if last else None
-            now = dt.datetime.now(dt.UTC)
-            if previous is not None and previous.at is not None:
-                now = max(now, previous.at)
-            seq = (last[0] + 1) if last else 1
+            previous, now, seq = _next_entry(db)
             t = us(now)
             # Ids in key order, as `_apply` gives them: each is the last one plus one.
             try:
