@@ -94,6 +94,12 @@ def import_(
                 "the first tracegraph command creates the indexes",
                 err=True,
             )
+            if check:
+                typer.echo(
+                    "new data-quality findings: not counted while the server is stopped; "
+                    "run `tracegraph check` once it is started",
+                    err=True,
+                )
             return
         with store_for(db, writes=True) as store:
             if sys.stderr.isatty():
@@ -116,11 +122,12 @@ def import_(
             # its outbound events, for hooks and pollers (docs/hooks.md)
             record_write(store, report, request, brought if check else None, check=check)
         _print_counts(report.as_json(), fmt)
-        if brought:
+        if check:  # one line naming how many findings the import brought, none included
             levels = Counter(f.severity for f in brought)
             detail = ", ".join(plural(levels[lv], str(lv)) for lv in checks.LEVELS if levels[lv])
             typer.echo(
-                f"{plural(len(brought), 'new data-quality finding')} (tracegraph check): {detail}",
+                f"{plural(len(brought), 'new data-quality finding')} (tracegraph check)"
+                + (f": {detail}" if detail else ""),
                 err=True,
             )
 
