@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from tests.support.api import bearer, make_app, put_key
 from tests.support.cli import run as cli
 from tracegraph import checks
-from tracegraph.checks import Level
+from tracegraph.checks import Level, core
 from tracegraph.errors import BadInput
 from tracegraph.generate import generate
 from tracegraph.importer import import_records, read_jsonl
@@ -379,6 +379,40 @@ def test_both_stores_give_the_same_findings(store_pair: tuple[GraphStore, ...]) 
         answers.append(answer)
     assert answers[0] == answers[1]
     assert sum(r["findings"] for r in answers[0]["rules"]) >= 4
+
+
+def test_reading_in_pages_changes_no_finding(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check reads a large store a page of keys at a time and keeps the fields as columns:
+    pages of a few records must find what one page finds (a field first seen in a later page,
+    an edge's order across pages)."""
+    load(store, _defects(list(generate(300, 7))))
+    whole = checks.run(store).as_json()
+    monkeypatch.setattr(core, "PAGE", 3)
+    monkeypatch.setattr(core, "EDGE_PAGE", 2)
+    paged = checks.run(store).as_json()
+    whole.pop("as_of"), paged.pop("as_of")
+    assert paged == whole
+    assert len(whole["findings"]) >= 4
+
+
+def test_a_column_gives_each_value_back_as_it_was_read() -> None:
+    table = core.NodeTable()
+    table.add(["A:1", "A:2"], [{"flag": True, "n": 1, "at": "x"}, {"n": 1.0, "at": "x"}])
+    table.add(["A:3"], [{"late": [1], "flag": 1}])
+    # 1 == True == 1.0, yet each is given back as it was, not as the first equal value seen
+    assert table.value("A:1", "flag") is True
+    assert type(table.value("A:3", "flag")) is int
+    assert type(table["A:2"].props["n"]) is float
+    assert table["A:2"].props == {"n": 1.0, "at": "x"}
+    assert table["A:3"].props == {"late": [1], "flag": 1}
+    assert table.column("late") == [None, None, [1]]
+    assert table.value("A:1", "late") is None
+    assert table.value("A:9", "flag") is None
+    assert table.get("A:9") is None
+    assert list(table) == ["A:1", "A:2", "A:3"]
+    assert table["A:3"].key == "A:3"
 
 
 def test_the_command_exits_by_fail_on(tmp_path: Path) -> None:

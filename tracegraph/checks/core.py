@@ -11,16 +11,29 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
 from tracegraph.model import ENDPOINTS, Direction, EntityType, RelType, iso
-from tracegraph.store.base import GraphStore, StoredEdge, StoredNode
+from tracegraph.store.base import GraphStore
 from tracegraph.words import plural
 
-__all__ = ["Facts", "Finding", "Level", "Rule", "day", "gap", "listing", "plural", "rule"]
+__all__ = [
+    "EdgeTable",
+    "Facts",
+    "Finding",
+    "Level",
+    "NodeRow",
+    "NodeTable",
+    "Rule",
+    "day",
+    "gap",
+    "listing",
+    "plural",
+    "rule",
+]
 
 
 class Level(StrEnum):
@@ -90,9 +103,152 @@ def rule(
     return register
 
 
+#: How many keys one read of the store is given: a check of a million devices reads them in
+#: pages, so the rows of one page, not of a whole type, are held as the store gives them.
+PAGE: Final = 20_000
+#: The same for the nodes whose edges are read: a lot may have been consumed in dozens of
+#: batches, so fewer of them make a page.
+EDGE_PAGE: Final = 2_000
+
+#: The kinds of value a column keeps once however often they occur (of the kinds that take
+#: room; none of them equals a value of another, as 1 equals True and 1.0).
+_SHAREABLE: Final = frozenset({str, dt.date, dt.datetime, object})
+
+#: What a column holds for a record without that field.
+_ABSENT: Final = object()
+
+
+class Row:
+    """One record of a `NodeTable` or `EdgeTable`, as the rules read it: its key (or its ends)
+    and its fields (a dict made when asked for)."""
+
+    __slots__ = ("_i", "_table")
+
+    def __init__(self, table: _Columns, i: int) -> None:
+        self._table, self._i = table, i
+
+    @property
+    def props(self) -> dict[str, Any]:
+        i = self._i
+        return {
+            name: value
+            for name, column in self._table.columns.items()
+            if (value := column[i]) is not _ABSENT
+        }
+
+
+class _Columns:
+    """Records' fields as one list per field name (`_ABSENT` where a record has none): a
+    million devices' fields in a few lists, not a million dicts. Equal values of one field
+    are kept once (a batch's consumption time on each of its lots' edges, a status)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {}
+        self.size = 0
+        self._seen: dict[str, dict[Any, Any]] = {}
+
+    def extend(self, page: list[dict[str, Any]]) -> None:
+        """Add a page of records' fields, column by column."""
+        n = self.size
+        for name in set[str]().union(*page):
+            if name not in self.columns:
+                self.columns[name] = [_ABSENT] * n
+                self._seen[name] = {}
+        for name, column in self.columns.items():
+            values = [p.get(name, _ABSENT) for p in page]
+            if set(map(type, values)) <= _SHAREABLE:
+                seen = self._seen[name]
+                values = list(map(seen.setdefault, values, values))
+            column += values
+        self.size = n + len(page)
+
+    def done(self) -> None:
+        self._seen.clear()
+
+    def column(self, name: str) -> list[Any]:
+        """The field's value of every record, in order (None where a record has none)."""
+        column = self.columns.get(name)
+        if column is None:
+            return [None] * self.size
+        return [None if v is _ABSENT else v for v in column]
+
+
+class NodeRow(Row):
+    __slots__ = ("key",)
+
+    def __init__(self, table: NodeTable, i: int, key: str) -> None:
+        super().__init__(table, i)
+        self.key = key
+
+
+class NodeTable(_Columns, Mapping[str, NodeRow]):
+    """Every node of one type, by key: what `Facts.nodes` gives."""
+
+    def __init__(self) -> None:
+        _Columns.__init__(self)
+        self._index: dict[str, int] = {}
+
+    def add(self, keys: list[str], props: list[dict[str, Any]]) -> None:
+        """Add a page of nodes: their keys and their fields."""
+        self._index.update(zip(keys, range(self.size, self.size + len(keys)), strict=True))
+        self.extend(props)
+
+    def __getitem__(self, key: str) -> NodeRow:
+        return NodeRow(self, self._index[key], key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def value(self, key: str, name: str) -> Any:
+        """One field of one node; None when the node or the field is missing."""
+        i = self._index.get(key)
+        column = self.columns.get(name)
+        if i is None or column is None:
+            return None
+        value = column[i]
+        return None if value is _ABSENT else value
+
+
+class EdgeRow(Row):
+    __slots__ = ("dst", "src")
+
+    def __init__(self, table: EdgeTable, i: int) -> None:
+        super().__init__(table, i)
+        self.src, self.dst = table.src[i], table.dst[i]
+
+
+class EdgeTable(_Columns):
+    """Every edge of one type with its fields, sorted by (from, to): what `Facts.edges` gives.
+    Iterating gives `EdgeRow`s; `src`, `dst` and `column` give the same as lists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.src: list[str] = []
+        self.dst: list[str] = []
+
+    def add(self, src: list[str], dst: list[str], props: list[dict[str, Any]]) -> None:
+        """Add a page of edges: their ends and their fields."""
+        self.src += src
+        self.dst += dst
+        self.extend(props)
+
+    def __iter__(self) -> Iterator[EdgeRow]:
+        return (EdgeRow(self, i) for i in range(self.size))
+
+    def __len__(self) -> int:
+        return self.size
+
+
 @dataclass
 class Facts:
-    """The store's nodes and edges as the rules read them, each type read once."""
+    """The store's nodes and edges as the rules read them, each type read once (in pages) and
+    kept as columns, every key string once."""
 
     store: GraphStore
     #: the moment the check is made: the as-of time, or now
@@ -102,8 +258,10 @@ class Facts:
     #: what a family works out once and its rules share (e.g. the devices' UDIs, read)
     memo: dict[str, Any] = field(default_factory=dict)
     _keys: dict[EntityType, list[str]] = field(default_factory=dict)
-    _nodes: dict[EntityType, dict[str, StoredNode]] = field(default_factory=dict)
-    _edges: dict[RelType, list[StoredEdge]] = field(default_factory=dict)
+    #: each key read, once: the ends of the edges read later are these same strings
+    _canon: dict[str, str] = field(default_factory=dict)
+    _nodes: dict[EntityType, NodeTable] = field(default_factory=dict)
+    _edges: dict[RelType, EdgeTable] = field(default_factory=dict)
     _links: dict[RelType, list[tuple[str, str]]] = field(default_factory=dict)
     _targets: dict[RelType, dict[str, list[str]]] = field(default_factory=dict)
     _sources: dict[RelType, dict[str, list[str]]] = field(default_factory=dict)
@@ -111,23 +269,45 @@ class Facts:
     def keys(self, type_: EntityType) -> list[str]:
         """Every key of the type, sorted (read once a check)."""
         if type_ not in self._keys:
-            self._keys[type_] = self.store.keys_of_type(type_)
+            keys = self.store.keys_of_type(type_)
+            self._canon.update(zip(keys, keys, strict=True))
+            self._keys[type_] = keys
         return self._keys[type_]
 
-    def nodes(self, type_: EntityType) -> dict[str, StoredNode]:
+    def nodes(self, type_: EntityType) -> NodeTable:
         """Every node of the type, by key."""
         if type_ not in self._nodes:
-            self._nodes[type_] = self.store.nodes(self.keys(type_))
+            table = NodeTable()
+            keys = self.keys(type_)
+            for start in range(0, len(keys), PAGE):
+                page = keys[start : start + PAGE]
+                read = self.store.nodes(page)
+                found = [key for key in page if key in read]
+                table.add(found, [read[key].props for key in found])
+            table.done()
+            self._nodes[type_] = table
         return self._nodes[type_]
 
     def _sources_of(self, rtype: RelType) -> list[str]:
         types = sorted({a for a, _ in ENDPOINTS[rtype]})
         return [k for t in types for k in self.keys(t)]
 
-    def edges(self, rtype: RelType) -> list[StoredEdge]:
+    def _one(self, keys: list[str]) -> list[str]:
+        """The keys as the strings read first (each key string held once)."""
+        return list(map(self._canon.setdefault, keys, keys))
+
+    def edges(self, rtype: RelType) -> EdgeTable:
         """Every edge of the type with its fields (read from the nodes it may leave)."""
         if rtype not in self._edges:
-            self._edges[rtype] = self.store.edges(self._sources_of(rtype), [rtype], Direction.down)
+            table, one = EdgeTable(), self._one
+            sources = self._sources_of(rtype)
+            for start in range(0, len(sources), EDGE_PAGE):
+                page = sources[start : start + EDGE_PAGE]
+                read = self.store.edges(page, [rtype], Direction.down)
+                src, dst = one([e.src for e in read]), one([e.dst for e in read])
+                table.add(src, dst, [e.props for e in read])
+            table.done()
+            self._edges[rtype] = table
         return self._edges[rtype]
 
     def links(self, rtype: RelType) -> list[tuple[str, str]]:
@@ -135,12 +315,18 @@ class Facts:
         whom: read without the fields (the edges' fields, when read already)."""
         if rtype not in self._links:
             if rtype in self._edges:
-                self._links[rtype] = [(e.src, e.dst) for e in self._edges[rtype]]
+                table = self._edges[rtype]
+                self._links[rtype] = list(zip(table.src, table.dst, strict=True))
             else:
-                read = self.store.edges(
-                    self._sources_of(rtype), [rtype], Direction.down, props=False
-                )
-                self._links[rtype] = [(link.src, link.dst) for link in read]
+                one, out = self._one, list[tuple[str, str]]()
+                sources = self._sources_of(rtype)
+                for start in range(0, len(sources), EDGE_PAGE):
+                    read = self.store.edges(
+                        sources[start : start + EDGE_PAGE], [rtype], Direction.down, props=False
+                    )
+                    src, dst = [link.src for link in read], [link.dst for link in read]
+                    out += zip(one(src), one(dst), strict=True)
+                self._links[rtype] = out
         return self._links[rtype]
 
     def targets(self, rtype: RelType) -> dict[str, list[str]]:

@@ -69,15 +69,13 @@ def batch_range(f: Facts) -> Found:
     "a lot was consumed in a batch (CONSUMED_IN.at) before it was received",
 )
 def consumed_before_received(f: Facts) -> Found:
-    lots = f.nodes(E.MaterialLot)
-    for e in f.edges(R.CONSUMED_IN):
-        lot = lots.get(e.src)
-        at = e.props.get("at")
-        received = lot.props.get("received_at") if lot is not None else None
+    lots, edges = f.nodes(E.MaterialLot), f.edges(R.CONSUMED_IN)
+    for src, dst, at in zip(edges.src, edges.dst, edges.column("at"), strict=True):
+        received = lots.value(src, "received_at")
         if at is not None and received is not None and at < received:
             yield (
-                (e.src, e.dst),
-                f"{e.src} was consumed in {e.dst} on {day(at)}, "
+                (src, dst),
+                f"{src} was consumed in {dst} on {day(at)}, "
                 f"{gap(at, received)} before it was received "
                 f"({day(received)})",
             )
@@ -91,10 +89,7 @@ def consumed_before_received(f: Facts) -> Found:
 def device_before_batch(f: Facts) -> Found:
     devices, batches = f.nodes(E.Device), f.nodes(E.Batch)
     for src, dst in f.links(R.PRODUCED):
-        device, batch = devices.get(dst), batches.get(src)
-        if device is None or batch is None:
-            continue
-        made, started = device.props.get("manufactured_at"), batch.props.get("started_at")
+        made, started = devices.value(dst, "manufactured_at"), batches.value(src, "started_at")
         if made is not None and started is not None and made < started:
             yield (
                 (dst, src),
@@ -111,10 +106,7 @@ def device_before_batch(f: Facts) -> Found:
 def shipped_before_made(f: Facts) -> Found:
     devices, shipments = f.nodes(E.Device), f.nodes(E.Shipment)
     for src, dst in f.links(R.SHIPPED_IN):
-        device, shipment = devices.get(src), shipments.get(dst)
-        if device is None or shipment is None:
-            continue
-        made, shipped = device.props.get("manufactured_at"), shipment.props.get("shipped_at")
+        made, shipped = devices.value(src, "manufactured_at"), shipments.value(dst, "shipped_at")
         if made is not None and shipped is not None and shipped < made:
             yield (
                 (dst, src),
@@ -126,10 +118,7 @@ def shipped_before_made(f: Facts) -> Found:
 def _after_market(f: Facts, rtype: RelType, etype: EntityType, field: str, what: str) -> Found:
     devices, records = f.nodes(E.Device), f.nodes(etype)
     for src, dst in f.links(rtype):
-        device, record = devices.get(src), records.get(dst)
-        if device is None or record is None:
-            continue
-        made, when = device.props.get("manufactured_at"), record.props.get(field)
+        made, when = devices.value(src, "manufactured_at"), records.value(dst, field)
         if made is not None and when is not None and when < made:
             yield (
                 (dst, src),
@@ -164,17 +153,17 @@ def service_before_made(f: Facts) -> Found:
 def in_the_future(f: Facts) -> Found:
     limit = f.now + SLACK
     for etype, fields in EVENT_TIMES.items():
-        for key, node in f.nodes(etype).items():
-            for name in fields:
-                when = node.props.get(name)
+        nodes = f.nodes(etype)
+        for key, *times in zip(nodes, *(nodes.column(n) for n in fields), strict=True):
+            for name, when in zip(fields, times, strict=True):
                 # (event times are instants: the model reads a date as 00:00 UTC)
                 if isinstance(when, dt.datetime) and when > limit:
                     yield ((key,), f"{key}: {name} is {day(when)}, after {day(f.now)}")
     for rtype, name in EDGE_TIMES.items():
-        for e in f.edges(rtype):
-            when = e.props.get(name)
+        edges = f.edges(rtype)
+        for src, dst, when in zip(edges.src, edges.dst, edges.column(name), strict=True):
             if isinstance(when, dt.datetime) and when > limit:
                 yield (
-                    (e.src, e.dst),
-                    f"{rtype} {e.src} -> {e.dst}: {name} is {day(when)}, after {day(f.now)}",
+                    (src, dst),
+                    f"{rtype} {src} -> {dst}: {name} is {day(when)}, after {day(f.now)}",
                 )

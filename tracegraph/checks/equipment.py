@@ -35,9 +35,10 @@ def _calibrations(f: Facts) -> dict[str, list[tuple[dt.datetime, str, str]]]:
 )
 def processed_after_failure(f: Facts) -> Found:
     processed: dict[str, list[tuple[dt.datetime, str]]] = defaultdict(list)
-    for e in f.edges(R.PROCESSED):
-        if (at := instant(e.props.get("at"))) is not None:
-            processed[e.src].append((at, e.dst))
+    edges = f.edges(R.PROCESSED)
+    for src, dst, value in zip(edges.src, edges.dst, edges.column("at"), strict=True):
+        if (at := instant(value)) is not None:
+            processed[src].append((at, dst))
     for equipment, calibrations in sorted(_calibrations(f).items()):
         for n, (failed_at, result, event) in enumerate(calibrations):
             if result != "fail":

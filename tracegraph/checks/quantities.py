@@ -18,12 +18,14 @@ IMPLAUSIBLE: Final = 1e9
 
 def _quantities(f: Facts) -> Iterator[tuple[tuple[str, ...], str, float]]:
     """Every quantity in the store: (the keys it belongs to, where it is, its value)."""
-    for key, lot in f.nodes(E.MaterialLot).items():
-        if isinstance(q := lot.props.get("quantity"), int | float):
+    lots = f.nodes(E.MaterialLot)
+    for key, q in zip(lots, lots.column("quantity"), strict=True):
+        if isinstance(q, int | float):
             yield (key,), f"{key}: quantity {q:g}", q
-    for e in f.edges(R.CONSUMED_IN):
-        if isinstance(q := e.props.get("quantity"), int | float):
-            yield (e.src, e.dst), f"{e.src} consumed in {e.dst}: quantity {q:g}", q
+    edges = f.edges(R.CONSUMED_IN)
+    for src, dst, q in zip(edges.src, edges.dst, edges.column("quantity"), strict=True):
+        if isinstance(q, int | float):
+            yield (src, dst), f"{src} consumed in {dst}: quantity {q:g}", q
 
 
 @rule("quantity.negative", Level.error, "a lot's or a consumption's quantity is below zero")
@@ -52,14 +54,14 @@ def implausible(f: Facts) -> Found:
 def over_consumed(f: Facts) -> Found:
     used: dict[str, float] = defaultdict(float)
     batches: dict[str, list[str]] = defaultdict(list)
-    for e in f.edges(R.CONSUMED_IN):
-        if isinstance(q := e.props.get("quantity"), int | float) and q > 0:
-            used[e.src] += q
-            batches[e.src].append(e.dst)
+    edges = f.edges(R.CONSUMED_IN)
+    for src, dst, q in zip(edges.src, edges.dst, edges.column("quantity"), strict=True):
+        if isinstance(q, int | float) and q > 0:
+            used[src] += q
+            batches[src].append(dst)
     lots = f.nodes(E.MaterialLot)
     for key in sorted(used):
-        lot = lots.get(key)
-        received = lot.props.get("quantity") if lot is not None else None
+        received = lots.value(key, "quantity")
         if isinstance(received, int | float) and used[key] > received:
             names = sorted(batches[key])
             yield (

@@ -6,15 +6,14 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from tracegraph.checks.core import Facts, Found, Level, day, instant, listing, plural, rule
+from tracegraph.checks.core import Facts, Found, Level, NodeRow, day, instant, listing, plural, rule
 from tracegraph.model import EntityType, RelType
-from tracegraph.store.base import StoredNode
 
 E = EntityType
 R = RelType
 
 
-def _valid_on(cert: StoredNode, when: dt.datetime) -> bool:
+def _valid_on(cert: NodeRow, when: dt.datetime) -> bool:
     """Whether the certificate covers the day of ``when`` (both bounds inclusive)."""
     start, end = cert.props.get("valid_from"), cert.props.get("valid_to")
     if start is None or end is None:
@@ -32,10 +31,10 @@ def kind_matches(held: Any, required: str) -> bool:
     return have == want or have.startswith(want + ":")
 
 
-def _certificates(f: Facts) -> dict[str, list[StoredNode]]:
+def _certificates(f: Facts) -> dict[str, list[NodeRow]]:
     """Each supplier's certificates."""
     certs = f.nodes(E.Certificate)
-    out: dict[str, list[StoredNode]] = defaultdict(list)
+    out: dict[str, list[NodeRow]] = defaultdict(list)
     for src, dst in f.links(R.CERTIFIES):
         if (cert := certs.get(src)) is not None:
             out[dst].append(cert)
@@ -47,14 +46,13 @@ def _receipts(f: Facts) -> list[tuple[str, str, dt.datetime]]:
     lots = f.nodes(E.MaterialLot)
     out = []
     for src, dst in f.links(R.SUPPLIED):
-        lot = lots.get(dst)
-        received = instant(lot.props.get("received_at")) if lot is not None else None
+        received = instant(lots.value(dst, "received_at"))
         if received is not None:
             out.append((src, dst, received))
     return out
 
 
-def _around(certs: list[StoredNode], when: dt.datetime) -> tuple[list[str], str]:
+def _around(certs: list[NodeRow], when: dt.datetime) -> tuple[list[str], str]:
     """The certificates on either side of a day none covers — the last one to end before it
     and the first to start after it (a supplier may hold a long chain of renewals) — and a
     sentence naming them."""

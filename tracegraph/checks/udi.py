@@ -31,8 +31,8 @@ def _read(f: Facts) -> dict[str, tuple[str, Udi | None, str | None]]:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     out: dict[str, tuple[str, Udi | None, str | None]] = {}
-    for key, device in f.nodes(E.Device).items():
-        text = device.props.get("udi")
+    devices = f.nodes(E.Device)
+    for key, text in zip(devices, devices.column("udi"), strict=True):
         if not isinstance(text, str):
             continue
         try:
@@ -56,9 +56,10 @@ def _read(f: Facts) -> dict[str, tuple[str, Udi | None, str | None]]:
 def missing(f: Facts) -> Found:
     products = f.nodes(E.Product)
     product_of = _product_of(f)
-    for key, device in sorted(f.nodes(E.Device).items()):
+    devices = f.nodes(E.Device)
+    for key, udi in sorted(zip(devices, devices.column("udi"), strict=True)):
         product = products.get(product_of.get(key, ""))
-        if device.props.get("udi") is None and product is not None and product.props.get("gtin"):
+        if udi is None and product is not None and product.props.get("gtin"):
             yield (
                 (key, product.key),
                 f"{key} has no UDI, though its product {product.key} has GTIN "
