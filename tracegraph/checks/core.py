@@ -262,7 +262,7 @@ class Facts:
     _canon: dict[str, str] = field(default_factory=dict)
     _nodes: dict[EntityType, NodeTable] = field(default_factory=dict)
     _edges: dict[RelType, EdgeTable] = field(default_factory=dict)
-    _links: dict[RelType, list[tuple[str, str]]] = field(default_factory=dict)
+    _links: dict[RelType, tuple[list[str], list[str]]] = field(default_factory=dict)
     _targets: dict[RelType, dict[str, list[str]]] = field(default_factory=dict)
     _sources: dict[RelType, dict[str, list[str]]] = field(default_factory=dict)
 
@@ -310,24 +310,26 @@ class Facts:
             self._edges[rtype] = table
         return self._edges[rtype]
 
-    def links(self, rtype: RelType) -> list[tuple[str, str]]:
+    def links(self, rtype: RelType) -> Iterator[tuple[str, str]]:
         """Every edge of the type as (from, to), for rules that need only who is linked to
-        whom: read without the fields (the edges' fields, when read already)."""
+        whom: read without the fields (the edges' fields, when read already). Kept as two
+        lists of keys, not a tuple an edge (a million devices' lots hold 6M of them)."""
         if rtype not in self._links:
             if rtype in self._edges:
                 table = self._edges[rtype]
-                self._links[rtype] = list(zip(table.src, table.dst, strict=True))
+                self._links[rtype] = (table.src, table.dst)
             else:
-                one, out = self._one, list[tuple[str, str]]()
+                one, src, dst = self._one, list[str](), list[str]()
                 sources = self._sources_of(rtype)
                 for start in range(0, len(sources), EDGE_PAGE):
                     read = self.store.edges(
                         sources[start : start + EDGE_PAGE], [rtype], Direction.down, props=False
                     )
-                    src, dst = [link.src for link in read], [link.dst for link in read]
-                    out += zip(one(src), one(dst), strict=True)
-                self._links[rtype] = out
-        return self._links[rtype]
+                    src += one([link.src for link in read])
+                    dst += one([link.dst for link in read])
+                self._links[rtype] = (src, dst)
+        src, dst = self._links[rtype]
+        return zip(src, dst, strict=True)
 
     def targets(self, rtype: RelType) -> dict[str, list[str]]:
         """For each node an edge of the type leaves, the nodes it goes to, sorted."""
