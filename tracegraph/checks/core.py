@@ -111,30 +111,34 @@ PAGE: Final = 20_000
 EDGE_PAGE: Final = 2_000
 
 #: The kinds of value a column keeps once however often they occur (of the kinds that take
-#: room; none of them equals a value of another, as 1 equals True and 1.0).
+#: room; none of them equals a value of another, as 1 equals True and 1.0), and the kind of
+#: `_ABSENT`.
 _SHAREABLE: Final = frozenset({str, dt.date, dt.datetime, object})
 
 #: What a column holds for a record without that field.
 _ABSENT: Final = object()
 
 
-class Row:
-    """One record of a `NodeTable` or `EdgeTable`, as the rules read it: its key (or its ends)
-    and its fields (a dict made when asked for)."""
+class NodeRow:
+    """One node of a `NodeTable`, as the rules read it: its key and its fields (a dict made
+    the first time they are asked for)."""
 
-    __slots__ = ("_i", "_table")
+    __slots__ = ("_i", "_props", "_table", "key")
 
-    def __init__(self, table: _Columns, i: int) -> None:
-        self._table, self._i = table, i
+    def __init__(self, table: NodeTable, i: int, key: str) -> None:
+        self._table, self._i, self.key = table, i, key
+        self._props: dict[str, Any] | None = None
 
     @property
     def props(self) -> dict[str, Any]:
-        i = self._i
-        return {
-            name: value
-            for name, column in self._table.columns.items()
-            if (value := column[i]) is not _ABSENT
-        }
+        if self._props is None:
+            i = self._i
+            self._props = {
+                name: value
+                for name, column in self._table.columns.items()
+                if (value := column[i]) is not _ABSENT
+            }
+        return self._props
 
 
 class _Columns:
@@ -173,14 +177,6 @@ class _Columns:
         return [None if v is _ABSENT else v for v in column]
 
 
-class NodeRow(Row):
-    __slots__ = ("key",)
-
-    def __init__(self, table: NodeTable, i: int, key: str) -> None:
-        super().__init__(table, i)
-        self.key = key
-
-
 class NodeTable(_Columns, Mapping[str, NodeRow]):
     """Every node of one type, by key: what `Facts.nodes` gives."""
 
@@ -215,17 +211,9 @@ class NodeTable(_Columns, Mapping[str, NodeRow]):
         return None if value is _ABSENT else value
 
 
-class EdgeRow(Row):
-    __slots__ = ("dst", "src")
-
-    def __init__(self, table: EdgeTable, i: int) -> None:
-        super().__init__(table, i)
-        self.src, self.dst = table.src[i], table.dst[i]
-
-
 class EdgeTable(_Columns):
-    """Every edge of one type with its fields, sorted by (from, to): what `Facts.edges` gives.
-    Iterating gives `EdgeRow`s; `src`, `dst` and `column` give the same as lists."""
+    """Every edge of one type with its fields, sorted by (from, to): what `Facts.edges` gives,
+    as lists: `src`, `dst` and a `column` per field."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -237,12 +225,6 @@ class EdgeTable(_Columns):
         self.src += src
         self.dst += dst
         self.extend(props)
-
-    def __iter__(self) -> Iterator[EdgeRow]:
-        return (EdgeRow(self, i) for i in range(self.size))
-
-    def __len__(self) -> int:
-        return self.size
 
 
 @dataclass

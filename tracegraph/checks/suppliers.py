@@ -152,8 +152,7 @@ def missing_required(f: Facts) -> Found:
     gaps: dict[tuple[str, str, str], list[tuple[dt.datetime, str]]] = defaultdict(list)
     for supplier, lot, received in _receipts(f):
         material = material_of.get(lot)
-        node = materials.get(material) if material is not None else None
-        required: Any = node.props.get("required_certificates") if node is not None else None
+        required: Any = materials.value(material, "required_certificates") if material else None
         if not required or material is None:
             continue
         held = certs.get(supplier, [])

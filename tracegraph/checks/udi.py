@@ -24,6 +24,12 @@ def _product_of(f: Facts) -> dict[str, str]:
     }
 
 
+def _gtins(f: Facts) -> dict[str, object]:
+    """Each product's GTIN as kept (a device's product is looked up a million times)."""
+    products = f.nodes(E.Product)
+    return dict(zip(products, products.column("gtin"), strict=True))
+
+
 def _read(f: Facts) -> dict[str, tuple[str, Udi | None, str | None]]:
     """Each device with a UDI: (the UDI as kept, what can be read of it or None, what is
     wrong with it or None). Read once per check, shared by the rules."""
@@ -54,16 +60,15 @@ def _read(f: Facts) -> dict[str, tuple[str, Udi | None, str | None]]:
     "a device of a product with a GTIN has no UDI",
 )
 def missing(f: Facts) -> Found:
-    products = f.nodes(E.Product)
+    gtin_of = _gtins(f)
     product_of = _product_of(f)
     devices = f.nodes(E.Device)
     for key, udi in sorted(zip(devices, devices.column("udi"), strict=True)):
-        product = products.get(product_of.get(key, ""))
-        if udi is None and product is not None and product.props.get("gtin"):
+        product = product_of.get(key, "")
+        if udi is None and (gtin := gtin_of.get(product)):
             yield (
-                (key, product.key),
-                f"{key} has no UDI, though its product {product.key} has GTIN "
-                f"{product.props['gtin']}",
+                (key, product),
+                f"{key} has no UDI, though its product {product} has GTIN {gtin}",
             )
 
 
@@ -108,18 +113,17 @@ def invalid_element(f: Facts) -> Found:
     "the DI in a device's UDI is not the GTIN of the device's product",
 )
 def di_mismatch(f: Facts) -> Found:
-    products = f.nodes(E.Product)
+    gtin_of = _gtins(f)
     product_of = _product_of(f)
     for key, (_, udi, _) in sorted(_read(f).items()):
-        product = products.get(product_of.get(key, ""))
-        gtin = product.props.get("gtin") if product is not None else None
-        if udi is None or udi.issuer != "GS1" or not isinstance(gtin, str) or product is None:
+        product = product_of.get(key, "")
+        gtin = gtin_of.get(product)
+        if udi is None or udi.issuer != "GS1" or not isinstance(gtin, str):
             continue
         if udi.di != gtin.strip().zfill(14):
             yield (
-                (key, product.key),
-                f"{key}: its UDI names GTIN {udi.di}, but its product {product.key} has GTIN "
-                f"{gtin}",
+                (key, product),
+                f"{key}: its UDI names GTIN {udi.di}, but its product {product} has GTIN {gtin}",
             )
 
 
