@@ -8,12 +8,15 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from tracegraph.importer import import_records, read_jsonl
-from tracegraph.model import GENEALOGY, Direction
-from tracegraph.recall import recall
+from tracegraph.model import GENEALOGY, Direction, EntityType, RelType
+from tracegraph.recall import Seed, reasons, recall
 from tracegraph.store.base import (
     GraphStore,
+    Links,
     ReadsScope,
     Scope,
     WriteRequest,
@@ -99,6 +102,67 @@ def test_the_one_pass_read_answers_what_the_protocol_reads_answer(store: GraphSt
     assert not any(k.startswith("_") for f in fast.fields.values() for k in f)
     assert "Device:NOT-THERE" not in fast.fields
     assert ("INSTALLED_IN", "Device:D-3", "Device:D-2") in _plain(fast)["links"]
+
+
+def test_a_scope_whose_edges_leave_it_names_their_far_ends_in_order(store: GraphStore) -> None:
+    """Keys that are not closed downstream: the edges leave to keys not asked for, which the
+    links still name, in sorted order with the rest."""
+    _load(store)
+    keys = {"MaterialLot:L-1", "Device:D-3", "Customer:C-1"}
+    fast, slow = read_scope(store, keys), scope_by_reads(store, keys)
+    assert _plain(fast) == _plain(slow)
+    assert ("CONSUMED_IN", "MaterialLot:L-1", "Batch:B-1") in _plain(fast)["links"]
+    assert ("INSTALLED_IN", "Device:D-3", "Device:D-2") in _plain(fast)["links"]
+    names = list(fast.links.names)
+    assert names == sorted(set(names))
+    assert set(fast.fields) == keys
+    assert fast.links.smallest(RelType.INSTALLED_IN) == {"Device:D-3": "Device:D-2"}
+
+
+KEYS = [f"{t}:{i}" for t in ("Batch", "Device") for i in "abcdefgh"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    edges=st.sets(st.tuples(st.sampled_from(KEYS), st.sampled_from(KEYS)), max_size=30),
+    seeds=st.lists(
+        st.tuples(st.sampled_from(KEYS), st.lists(st.sampled_from("pqr"), max_size=3)),
+        min_size=1,
+        max_size=4,
+    ),
+)
+# A seed that another seed reaches sooner, above two devices: both take the nearer chain.
+@example(
+    edges={("Batch:b", "Batch:a"), ("Batch:a", "Device:a"), ("Batch:a", "Device:b")},
+    seeds=[("Batch:a", ["p", "q", "r"]), ("Batch:b", [])],
+)
+def test_reasons_are_the_shortest_chains_through_the_smallest_parent(
+    edges: set[tuple[str, str]], seeds: list[tuple[str, list[str]]]
+) -> None:
+    """What `reasons` means, computed the slow way: a device's distance is the least of a
+    seed's chain length plus hops; its chain is its own seed chain if no edge brings it
+    closer, else the chain of the smallest key one step nearer, and one key more."""
+    given_seeds = [Seed(key, (*("Suspect:" + c for c in chain), key)) for key, chain in seeds]
+    edges = {(a, b) for a, b in edges if a != b}
+    links = Links.of(((RelType.INSTALLED_IN, a, b) for a, b in edges), KEYS)
+    start: dict[str, tuple[str, ...]] = {}
+    for s in given_seeds:
+        if s.key not in start or (len(s.chain), s.chain) < (len(start[s.key]), start[s.key]):
+            start[s.key] = s.chain
+    dist = {k: len(c) - 1 for k, c in start.items()}
+    for _ in KEYS:  # Bellman-Ford: a distance settles within as many rounds as nodes
+        for a, b in edges:
+            if a in dist and dist[a] + 1 < dist.get(b, len(KEYS) + 9):
+                dist[b] = dist[a] + 1
+
+    def chain(k: str) -> tuple[str, ...]:
+        if k in start and len(start[k]) - 1 == dist[k]:
+            return start[k]
+        parent = min(a for a, b in edges if b == k and dist.get(a) == dist[k] - 1)
+        return (*chain(parent), k)
+
+    expected = {k: chain(k) for k in KEYS if k.startswith("Device:") and k in dist}
+    assert reasons(given_seeds, links, EntityType.Device) == expected
 
 
 def test_an_as_of_view_reads_the_scope_as_it_stood(store: GraphStore) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from tracegraph.gcpause import cycles_collected_after
 from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso, key_type
 from tracegraph.store.base import (
     GraphStore,
+    Links,
     StoredEdge,
     StoredNode,
     read_scope,
@@ -234,29 +236,28 @@ def seed(
     return keys, out
 
 
-def reasons(
-    seeds: Sequence[Seed], edges: Iterable[tuple[RelType, str, str]], targets: Iterable[str]
-) -> dict[str, tuple[str, ...]]:
-    """One shortest chain of keys from a suspect to each target reachable from the seeds.
+def reasons(seeds: Sequence[Seed], links: Links, target: EntityType) -> dict[str, tuple[str, ...]]:
+    """One shortest chain of keys from a suspect to each node of the target type that the
+    seeds reach over the links.
 
     A breadth-first search from all seeds at once (a seed starts at the length of its own chain
     from its suspect); ties go to the smaller key, so both stores give the same chains. It runs
-    over integers, the keys' ranks in sorted order: comparing ranks is comparing keys.
+    over the links' positions, in which comparing is comparing keys, and the nodes of one
+    type are one run of them. A chain is its parent's chain and one key, each made once.
+    Seeds are looked for among the links' names (`Links.of` takes the keys of the scope).
     """
-    pairs = [(src, dst) for _, src, dst in edges]
-    names = sorted({k for pair in pairs for k in pair} | {s.key for s in seeds})
-    rank = {k: i for i, k in enumerate(names)}
+    names = links.names
     step: list[list[int]] = [[] for _ in names]
-    for src, dst in pairs:
-        step[rank[src]].append(rank[dst])
-    for successors in step:
-        if len(successors) > 1:
-            successors.sort()
+    for src, dst in zip(links.src, links.dst, strict=True):
+        step[src].append(dst)
     unreached = len(names) + max((len(s.chain) for s in seeds), default=0) + 1
     dist = [unreached] * len(names)
     start: dict[int, tuple[str, ...]] = {}
     for s in seeds:
-        i, d = rank[s.key], len(s.chain) - 1
+        i = bisect_left(names, s.key)
+        if i == len(names) or names[i] != s.key:
+            continue
+        d = len(s.chain) - 1
         if i not in start or (d, s.chain) < (dist[i], start[i]):
             dist[i], start[i] = d, s.chain
     parent = [-1] * len(names)
@@ -275,14 +276,21 @@ def reasons(
                     dist[nxt], parent[nxt] = d + 1, node
                     levels[d + 1].append(nxt)
 
+    made: dict[int, tuple[str, ...]] = {}
+
     def chain(i: int) -> tuple[str, ...]:
         trail = []
-        while parent[i] >= 0:
-            trail.append(names[i])
+        while i not in made and parent[i] >= 0:
+            trail.append(i)
             i = parent[i]
-        return start[i] + tuple(reversed(trail))
+        done = made[i] if i in made else made.setdefault(i, start[i])
+        for j in reversed(trail):
+            done = made[j] = (*done, names[j])
+        return done
 
-    return {k: chain(rank[k]) for k in targets if k in rank and dist[rank[k]] < unreached}
+    lo = bisect_left(names, f"{target}:")
+    hi = bisect_left(names, f"{target};", lo)  # ";" follows ":": past every "{target}:…"
+    return {names[i]: chain(i) for i in range(lo, hi) if dist[i] < unreached}
 
 
 @dataclass
@@ -421,7 +429,6 @@ def _recall(store: GraphStore, suspects: Sequence[str], window: Window) -> Recal
     # with the nodes' fields and the devices' batches, without the edges' properties, which
     # no part of the answer shows.
     scope = read_scope(store, affected)
-    devices = [k for k in affected if k.startswith("Device:")]
     batch_product = smallest_neighbour(
         store.edges(set(scope.device_batch.values()), [R.HAS_BATCH], Direction.up, props=False),
         by_dst=True,
@@ -432,13 +439,9 @@ def _recall(store: GraphStore, suspects: Sequence[str], window: Window) -> Recal
         seeds=seeding.seeds,
         notes=seeding.notes,
         fields={k: v for k, v in scope.fields.items() if k.partition(":")[0] in _SECTION_TYPES},
-        paths=reasons(seeding.seeds, scope.links, devices),
+        paths=reasons(seeding.seeds, scope.links, E.Device),
         device_batch=scope.device_batch,
         batch_product=batch_product,
-        device_shipment=smallest_neighbour(
-            (e for e in scope.links if e[0] is R.SHIPPED_IN), by_dst=False
-        ),
-        shipment_customer=smallest_neighbour(
-            (e for e in scope.links if e[0] is R.DELIVERED_TO), by_dst=False
-        ),
+        device_shipment=scope.links.smallest(R.SHIPPED_IN),
+        shipment_customer=scope.links.smallest(R.DELIVERED_TO),
     )

@@ -976,14 +976,68 @@ def plain_fields(node: StoredNode) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Links:
+    """Edges held by position: ``names`` in sorted order, so that comparing two positions is
+    comparing their keys, and each edge's type and ends in three lists of the same length.
+
+    A recall walks a million of them at size L: sorting the keys, ranking them and turning
+    every end into its rank again on the way cost more than the walk (`reasons`); a store
+    that reads its keys in order hands the ranks over as it reads them. A position may name
+    no edge at all (a key asked for that is not stored).
+    """
+
+    names: Sequence[str]
+    types: Sequence[RelType]
+    src: Sequence[int]
+    dst: Sequence[int]
+
+    @classmethod
+    def of(cls, edges: Iterable[tuple[RelType, str, str]], keys: Iterable[str] = ()) -> Links:
+        """From (type, source, destination) tuples of keys; ``keys`` named even if no edge
+        touches them."""
+        listed = list(edges)
+        names = sorted({k for _, src, dst in listed for k in (src, dst)}.union(keys))
+        rank = {k: i for i, k in enumerate(names)}.__getitem__
+        return cls(
+            names,
+            [t for t, _, _ in listed],
+            list(map(rank, (src for _, src, _ in listed))),
+            list(map(rank, (dst for _, _, dst in listed))),
+        )
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def __iter__(self) -> Iterator[tuple[RelType, str, str]]:
+        """Each edge as (type, source, destination) keys."""
+        names = self.names
+        for t, src, dst in zip(self.types, self.src, self.dst, strict=True):
+            yield t, names[src], names[dst]
+
+    def pairs(self, rtype: RelType) -> Iterator[tuple[int, int]]:
+        """The (source, destination) positions of the edges of one type."""
+        for t, src, dst in zip(self.types, self.src, self.dst, strict=True):
+            if t is rtype:
+                yield src, dst
+
+    def smallest(self, rtype: RelType) -> dict[str, str]:
+        """`smallest_neighbour` of the edges of one type leaving their sources, by position."""
+        out: dict[int, int] = {}
+        for src, dst in self.pairs(rtype):
+            if out.get(src, dst) >= dst:
+                out[src] = dst
+        names = self.names
+        return {names[a]: names[b] for a, b in out.items()}
+
+
+@dataclass(frozen=True)
 class Scope:
     """What a recall answer needs of the nodes of its closure (`read_scope`)."""
 
     #: Each node's `plain_fields`.
     fields: dict[str, dict[str, Any]]
-    #: The genealogy edges leaving the nodes (of a closure downstream: the edges among it), as
-    #: (type, source, destination): plain tuples, hundreds of thousands of them at a time.
-    links: Sequence[tuple[RelType, str, str]]
+    #: The genealogy edges leaving the nodes (of a closure downstream: the edges among it).
+    links: Links
     #: Each device's batch: the smallest key of a batch that PRODUCED it.
     device_batch: dict[str, str]
 
@@ -1088,7 +1142,7 @@ def scope_by_reads(store: GraphStore, wanted: set[str]) -> Scope:
     devices = [k for k in wanted if k.startswith("Device:")]
     return Scope(
         fields={k: plain_fields(n) for k, n in store.nodes(wanted).items()},
-        links=store.edges(wanted, GENEALOGY, Direction.down, props=False),
+        links=Links.of(store.edges(wanted, GENEALOGY, Direction.down, props=False), wanted),
         device_batch=smallest_neighbour(
             store.edges(devices, [RelType.PRODUCED], Direction.up, props=False), by_dst=True
         ),

@@ -54,6 +54,7 @@ from tracegraph.store.base import (
     HookRecord,
     KeyRing,
     Link,
+    Links,
     OutboundEvent,
     Outbox,
     ReadPrimitives,
@@ -508,7 +509,7 @@ class Neo4jStore(_GraphReads):
                 links.extend(zip(map(REL_TYPE_BY_NAME.__getitem__, types), repeat(key), ends))
             if batch is not None:
                 device_batch[key] = batch
-        return Scope(fields, links, device_batch)
+        return Scope(fields, Links.of(links, fields), device_batch)
 
     def __init__(
         self,
