@@ -8,7 +8,7 @@ import orjson
 import typer
 
 from cli.app import AsOf, Db, Fmt, app, failures, store_for
-from cli.render import Format, console, csv_text, default_format, dumps, table
+from cli.render import Format, console, csv_text, default_format, echo_json, table
 from tracegraph.audit import history
 from tracegraph.audit import verify as verify_chain
 
@@ -31,7 +31,7 @@ def verify(db: Db = None, fmt: Fmt = None, as_of: AsOf = None) -> None:
         result = verify_chain(store)
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(dumps(result.as_json()))
+        echo_json(result.as_json())
     elif form is Format.csv:
         broken = result.broken
         header = ["intact", "entries", "records", "versions", "head", "broken_seq", "problem"]
@@ -103,7 +103,7 @@ def log(
         out = history(store, key).as_json()
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(dumps(out))
+        echo_json(out)
     elif form is Format.csv:
         typer.echo(csv_text(_LOG_COLUMNS, _log_rows(out)), nl=False)
     else:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.app import Db, Fmt, actor, app, failures, option_time, settings_for, store_for
-from cli.render import Format, console, default_format, dumps, table
+from cli.render import Format, console, default_format, echo_json, table
 from tracegraph import casereports, cases
 from tracegraph.errors import BadInput
 from tracegraph.model import bound_end
@@ -86,7 +86,7 @@ def list_(db: Db = None, fmt: Fmt = None) -> None:
     with failures(), store_for(db) as store:
         found = [c.as_json() for c in cases.list_cases(store)]
     if default_format(fmt) is Format.json:
-        typer.echo(dumps({"cases": found}))
+        echo_json({"cases": found})
         return
     columns = ["id", "status", "level", "title", "opened_at", "opened_by", "closed_at"]
     console().print(table("Recall cases", columns, [[c[k] for k in columns] for c in found]))
@@ -106,7 +106,7 @@ def show(
     with failures(), store_for(db) as store:
         answer = cases.show(store, case, with_refresh=refresh).as_json()
     if default_format(fmt) is Format.json:
-        typer.echo(dumps(answer))
+        echo_json(answer)
         return
     out = console()
     head = answer["case"]
@@ -210,7 +210,7 @@ def drill(
             )  # fmt: skip
     answer = result.as_json()
     if default_format(fmt) is Format.json:
-        typer.echo(dumps(answer))
+        echo_json(answer)
         return
     rows: list[list[Any]] = [
         [s["step"], f"{s['seconds']:.3f}", s["result"]] for s in answer["steps"]

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.app import AsOf, Db, Fmt, app, failures, option_time, store_for
-from cli.render import Format, console, csv_text, default_format, dumps, table
+from cli.render import Format, console, csv_text, default_format, echo_json, table
 from tracegraph import checks
 from tracegraph.checks import CheckReport, Level
 
@@ -83,7 +83,7 @@ def check(
         if list_rules:
             chosen = checks.rules(rule or ())
             if default_format(fmt) is Format.json:
-                typer.echo(dumps([_rule_json(r) for r in chosen]))
+                echo_json([_rule_json(r) for r in chosen])
             else:
                 console().print(
                     table(
@@ -98,7 +98,7 @@ def check(
             report = checks.run(store, selected=rule or (), within_days=within_days, as_of=when)
         form = default_format(fmt)
         if form is Format.json:
-            typer.echo(dumps(report.as_json()))
+            echo_json(report.as_json())
         elif form is Format.csv:
             typer.echo(
                 csv_text(

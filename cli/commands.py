@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from cli.app import AsOf, Db, Fmt, actor, app, failures, settings_for, store_for
-from cli.render import Format, console, counts_table, csv_text, default_format, dumps, table
+from cli.render import Format, console, counts_table, csv_text, default_format, echo_json, table
 from tracegraph import checks, model
 from tracegraph.audit import required_reason
 from tracegraph.checks.core import plural
@@ -153,7 +153,7 @@ def _print_counts(out: dict[str, int | None], fmt: Format | None) -> None:
     elif default_format(fmt) is Format.csv:
         typer.echo(csv_text(list(out), [list(out.values())]), nl=False)
     else:
-        typer.echo(dumps(out))
+        echo_json(out)
 
 
 # --------------------------------------------------------------------------- trace
@@ -185,7 +185,7 @@ def trace(
             result = run_trace(store, key, direction, depth).as_json()
         form = default_format(fmt)
         if form is Format.json:
-            typer.echo(dumps(result))
+            echo_json(result)
         elif form is Format.csv:
             rows = [(n["key"], n["type"], n["depth"]) for n in result["nodes"]]
             typer.echo(csv_text(["key", "type", "depth"], rows), nl=False)
@@ -213,7 +213,7 @@ def schema(
     """Print the data dictionary: every entity and relationship type with its fields."""
     with failures():
         if fmt == "json":
-            typer.echo(dumps(model.json_schema()))
+            echo_json(model.json_schema())
         elif fmt in ("markdown", "md", "table"):
             typer.echo(model.dictionary_markdown(), nl=False)
         else:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.app import AsOf, Db, Fmt, app, failures, option_time, store_for
-from cli.render import Format, console, counts_table, csv_text, default_format, dumps, table
+from cli.render import Format, console, counts_table, csv_text, default_format, echo_json, table
 from tracegraph.commoncause import common_cause as run_common_cause
 from tracegraph.model import Severity, bound_end
 
@@ -91,7 +91,7 @@ def common_cause(
 def _render(result: dict[str, Any], form: Format) -> None:
     ranking = result["ranking"]
     if form is Format.json:
-        typer.echo(dumps(result))
+        echo_json(result)
         return
     if form is Format.csv:
         rows = [

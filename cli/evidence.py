@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.app import AsOf, Db, Fmt, app, failures, option_time, store_for
-from cli.render import Format, console, csv_text, default_format, dumps, table
+from cli.render import Format, console, csv_text, default_format, echo_json, table
 from tracegraph.errors import BadInput
 from tracegraph.evidence import evidence as run_evidence
 from tracegraph.evidence import verify_package, write_package
@@ -83,16 +83,14 @@ def _render_written(doc: dict[str, Any], path: Path, fmt: Format | None) -> None
     findings = doc["findings"]
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(
-            dumps(
-                {
-                    "package": str(path),
-                    "subject": doc["subject"]["key"],
-                    "as_of": doc["as_of"],
-                    "findings": findings,
-                    "counts": doc["counts"],
-                }
-            )
+        echo_json(
+            {
+                "package": str(path),
+                "subject": doc["subject"]["key"],
+                "as_of": doc["as_of"],
+                "findings": findings,
+                "counts": doc["counts"],
+            }
         )
     elif form is Format.csv:
         rows = [
@@ -126,7 +124,7 @@ def _verify(path: Path, fmt: Format | None) -> None:
     report = verify_package(path)
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(dumps(report.as_json()))
+        echo_json(report.as_json())
     elif form is Format.csv:
         rows = [
             *(("altered", n) for n in report.altered),

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.app import Db, Fmt, app, failures, store_for
-from cli.render import Format, console, csv_text, default_format, dumps, table
+from cli.render import Format, console, csv_text, default_format, echo_json, table
 from tracegraph.events import KINDS
 from tracegraph.hooks import Deliverer, add_hook, delivery_log, list_hooks, remove_hook
 
@@ -58,7 +58,7 @@ def add(
     row = made.as_json()
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(dumps(row))
+        echo_json(row)
     elif form is Format.csv:
         typer.echo(csv_text([*COLUMNS, "secret"], [_row(row, [*COLUMNS, "secret"])]), nl=False)
     else:
@@ -80,7 +80,7 @@ def list_(db: Db = None, fmt: Fmt = None) -> None:
     form = default_format(fmt)
     rows = [_row(h, COLUMNS) for h in answer["hooks"]]
     if form is Format.json:
-        typer.echo(dumps(answer))
+        echo_json(answer)
     elif form is Format.csv:
         typer.echo(csv_text(COLUMNS, rows), nl=False)
     else:
@@ -100,7 +100,7 @@ def remove(
     row = record.as_json()
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(dumps(row))
+        echo_json(row)
     elif form is Format.csv:
         typer.echo(csv_text(COLUMNS, [_row(row, COLUMNS)]), nl=False)
     else:
@@ -124,7 +124,7 @@ def log(
     form = default_format(fmt)
     rows = [[a[c] for c in LOG_COLUMNS] for a in answer["attempts"]]
     if form is Format.json:
-        typer.echo(dumps(answer))
+        echo_json(answer)
     elif form is Format.csv:
         typer.echo(csv_text(LOG_COLUMNS, rows), nl=False)
     else:
@@ -152,12 +152,11 @@ def deliver(
                 return
         made = deliverer.deliver_once()
     rows = [a.as_json() for a in made]
+    failed = sum(1 for a in made if not a.ok)
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(dumps({"attempts": rows, "counts": {"attempts": len(rows),
-                          "failed": sum(1 for a in made if not a.ok)}}))  # fmt: skip
+        echo_json({"attempts": rows, "counts": {"attempts": len(rows), "failed": failed}})
     elif form is Format.csv:
         typer.echo(csv_text(LOG_COLUMNS, [[r[c] for c in LOG_COLUMNS] for r in rows]), nl=False)
     else:
-        failed = sum(1 for a in made if not a.ok)
         typer.echo(f"{len(made) - failed} events delivered, {failed} attempts failed")

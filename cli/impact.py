@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.app import AsOf, Db, Fmt, app, failures, store_for
-from cli.render import Format, console, counts_table, csv_text, default_format, dumps, table
+from cli.render import Format, console, counts_table, csv_text, default_format, echo_json, table
 from tracegraph.impact import CATEGORIES
 from tracegraph.impact import impact as run_impact
 
@@ -208,7 +208,7 @@ def impact(
             answer = run_impact(store, change).as_json()
         form = default_format(fmt)
         if form is Format.json:
-            typer.echo(dumps(answer))
+            echo_json(answer)
         elif form is Format.csv:
             typer.echo(csv_text(CSV_HEADER, csv_rows(answer)), nl=False)
         else:

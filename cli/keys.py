@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cli.app import Db, Fmt, app, failures, store_for
-from cli.render import Format, console, csv_text, default_format, dumps, table
+from cli.render import Format, console, csv_text, default_format, echo_json, table
 from tracegraph.keys import Role, create_key, list_keys, revoke_key
 
 keys_app = typer.Typer(
@@ -47,7 +47,7 @@ def create(
         made = create_key(store, role, name)
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(dumps(made.as_json()))
+        echo_json(made.as_json())
     elif form is Format.csv:
         row = made.as_json()
         typer.echo(csv_text([*COLUMNS, "key"], [[row[c] for c in [*COLUMNS, "key"]]]), nl=False)
@@ -68,7 +68,7 @@ def list_(db: Db = None, fmt: Fmt = None) -> None:
         answer = list_keys(store).as_json()
     form = default_format(fmt)
     if form is Format.json:
-        typer.echo(dumps(answer))
+        echo_json(answer)
     elif form is Format.csv:
         typer.echo(csv_text(COLUMNS, [[k[c] for c in COLUMNS] for k in answer["keys"]]), nl=False)
     else:
@@ -89,7 +89,7 @@ def revoke(
     form = default_format(fmt)
     row = record.as_json()
     if form is Format.json:
-        typer.echo(dumps(row))
+        echo_json(row)
     elif form is Format.csv:
         typer.echo(csv_text(COLUMNS, [[row[c] for c in COLUMNS]]), nl=False)
     else:

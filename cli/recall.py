@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.app import AsOf, Db, Fmt, app, failures, option_time, store_for
-from cli.render import Format, console, counts_table, default_format, dumps, table
+from cli.render import Format, console, counts_table, default_format, echo_json, table
 from tracegraph.model import bound_end
 from tracegraph.recall import csv_text as recall_csv
 from tracegraph.recall import recall as run_recall
@@ -90,7 +90,7 @@ def recall(
             answer = run_recall(store, keys, *window).as_json()
         form = default_format(fmt)
         if form is Format.json:
-            typer.echo(dumps(answer))
+            echo_json(answer)
         elif form is Format.csv:
             typer.echo(recall_csv(answer), nl=False)
         else:

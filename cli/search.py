@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.app import AsOf, Db, Fmt, app, failures, store_for
-from cli.render import Format, console, csv_text, default_format, dumps, table
+from cli.render import Format, console, csv_text, default_format, echo_json, table
 from tracegraph.search import DEFAULT_LIMIT, MAX_LIMIT
 from tracegraph.search import search as run_search
 
@@ -69,7 +69,7 @@ def search(
             answer = run_search(store, query, type_=type_, limit=limit).as_json()
         form = default_format(fmt)
         if form is Format.json:
-            typer.echo(dumps(answer))
+            echo_json(answer)
         elif form is Format.csv:
             rows = [[m[h] for h in HEADER] for m in answer["matches"]]
             typer.echo(csv_text(HEADER, rows), nl=False)
