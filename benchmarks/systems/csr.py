@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks.data import Dataset
+from tracegraph.intsets import distinct
 
 IntArray = npt.NDArray[np.int32]
 
@@ -45,7 +46,8 @@ class CsrFloor:
                 # The positions of every successor of the frontier in `indices`, in one array.
                 offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
                 successors = indices[offsets + np.arange(total)]
-                fresh = np.unique(successors[~seen[successors]])
+                # Sorted, not hashed: numpy 2's np.unique hashes, ~50x slower at 1M ids.
+                fresh = distinct(successors[~seen[successors]]).astype(np.int32)
                 seen[fresh] = True
                 levels.append(fresh)
                 frontier = fresh

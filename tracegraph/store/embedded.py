@@ -401,12 +401,14 @@ def _edge_arrays(
     into two JSON arrays (a Python tuple per edge cost more than the walk)."""
     import numpy as np
 
+    from tracegraph.intsets import distinct, minus, union
+
     pairs = re.sub(
         r"^SELECT e\.(\w+)", r"SELECT json_group_array(f.value), json_group_array(e.\1)", step.sql
     )
     srcs: list[npt.NDArray[np.int64]] = []
     dsts: list[npt.NDArray[np.int64]] = []
-    seen = np.unique(start)
+    seen = distinct(start)
     frontier = seen
     for _ in range(hops):
         if not len(frontier):
@@ -418,9 +420,8 @@ def _edge_arrays(
             far_ids = np.asarray(orjson.loads(far), dtype=np.int64)
             dsts.append(far_ids)
             found.append(far_ids)
-        level = np.unique(np.concatenate(found))
-        frontier = np.setdiff1d(level, seen, assume_unique=True)
-        seen = np.union1d(seen, frontier)
+        frontier = minus(distinct(np.concatenate(found)), seen)
+        seen = union(seen, frontier)
     if not srcs:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     return np.concatenate(srcs), np.concatenate(dsts)
@@ -438,7 +439,9 @@ def _closures(
     import numpy as np
     from scipy.sparse import csr_matrix
 
-    nodes = np.unique(np.concatenate([seeds, src, dst]))
+    from tracegraph.intsets import distinct
+
+    nodes = distinct(np.concatenate([seeds, src, dst]))
     n = len(nodes)
     step = csr_matrix(
         (
