@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.model import GENEALOGY, Direction, EntityType, RelType
-from tracegraph.recall import Seed, reasons, recall
+from tracegraph.recall import Seed, _in_sections, reasons, recall
 from tracegraph.store.base import (
     GraphStore,
     Links,
@@ -89,6 +89,8 @@ def test_the_one_pass_read_answers_what_the_protocol_reads_answer(store: GraphSt
     keys |= {"Complaint:CMP-1", "Device:NOT-THERE"}
     fast, slow = read_scope(store, keys), scope_by_reads(store, keys)
     assert _plain(fast) == _plain(slow)
+    assert set(fast.fields) <= set(fast.links.names)
+    assert set(slow.fields) <= set(slow.links.names)
     # What each part says, not only that both agree.
     assert fast.device_batch == {"Device:D-1": "Batch:B-1", "Device:D-3": "Batch:B-2"}
     lot = fast.fields["MaterialLot:L-1"]
@@ -117,6 +119,14 @@ def test_a_scope_whose_edges_leave_it_names_their_far_ends_in_order(store: Graph
     assert names == sorted(set(names))
     assert set(fast.fields) == keys
     assert fast.links.smallest(RelType.INSTALLED_IN) == {"Device:D-3": "Device:D-2"}
+
+
+def test_recall_lists_only_the_types_of_its_sections(store: GraphStore) -> None:
+    _load(store)
+    closure = read_scope(store, {"MaterialLot:L-1", "Batch:B-1", "Device:D-1"})
+    assert _in_sections(closure) is closure.fields  # nothing to leave out: not copied
+    mixed = read_scope(store, {"Material:M-1", "MaterialLot:L-1", "Complaint:CMP-1"})
+    assert set(_in_sections(mixed)) == {"MaterialLot:L-1", "Complaint:CMP-1"}
 
 
 KEYS = [f"{t}:{i}" for t in ("Batch", "Device") for i in "abcdefgh"]

@@ -35,6 +35,7 @@ from tracegraph.model import GENEALOGY, Direction, EntityType, RelType, iso, key
 from tracegraph.store.base import (
     GraphStore,
     Links,
+    Scope,
     StoredEdge,
     StoredNode,
     read_scope,
@@ -72,6 +73,7 @@ SECTIONS: Mapping[EntityType, str] = {
 
 
 _SECTION_TYPES: Final = frozenset(str(t) for t in SECTIONS)
+_OTHER_TYPES: Final = tuple(t for t in EntityType if t not in SECTIONS)
 
 
 @dataclass(frozen=True)
@@ -310,12 +312,10 @@ class RecallResult:
     @cached_property
     def _by_type(self) -> dict[EntityType, list[str]]:
         """The answer's keys by type, sorted: grouped once for the answer's seven sections."""
-        by_type: dict[EntityType, list[str]] = defaultdict(list)
+        by_name: dict[str, list[str]] = defaultdict(list)
         for k in self.fields:
-            by_type[key_type(k)].append(k)
-        for keys in by_type.values():
-            keys.sort()
-        return by_type
+            by_name[k.partition(":")[0]].append(k)
+        return {key_type(keys[0]): sorted(keys) for keys in by_name.values()}
 
     def _keys(self, type_: EntityType) -> list[str]:
         return self._by_type.get(type_, [])
@@ -325,30 +325,33 @@ class RecallResult:
         fields, paths = self.fields, self.paths
         device_shipment, shipment_customer = self.device_shipment, self.shipment_customer
         device_batch, batch_product = self.device_batch, self.batch_product
+        # A shipment carries many devices: its time and customer looked up once.
+        shipped: dict[str | None, tuple[Any, str | None]] = {None: (None, None)}
+        for carrier in set(device_shipment.values()):
+            when = fields[carrier].get("shipped_at") if carrier in fields else None
+            shipped[carrier] = (when, shipment_customer.get(carrier))
         for key in self._keys(E.Device):
             batch = device_batch.get(key)
             shipment = device_shipment.get(key)
-            shipped = fields.get(shipment) if shipment else None
+            shipped_at, customer = shipped[shipment]
             row = dict(fields[key])
             row["product"] = batch_product.get(batch) if batch else None
             row["batch"] = batch
             row["shipment"] = shipment
-            row["shipped_at"] = shipped.get("shipped_at") if shipped else None
-            row["customer"] = shipment_customer.get(shipment) if shipment else None
+            row["shipped_at"] = shipped_at
+            row["customer"] = customer
             row["path"] = list(paths.get(key, ()))
             rows.append(row)
         return rows
 
     def customer_rows(self) -> list[dict[str, Any]]:
-        received: dict[str, set[str]] = defaultdict(set)
+        received: dict[str, int] = defaultdict(int)
         for device in self._keys(E.Device):
             shipment = self.device_shipment.get(device)
             customer = self.shipment_customer.get(shipment) if shipment else None
             if customer:
-                received[customer].add(device)
-        return [
-            {**self.fields[k], "devices": len(received.get(k, ()))} for k in self._keys(E.Customer)
-        ]
+                received[customer] += 1
+        return [{**self.fields[k], "devices": received.get(k, 0)} for k in self._keys(E.Customer)]
 
     def as_json(self) -> dict[str, Any]:
         # A row per device and none forms a cycle: the collector would only walk them (and
@@ -421,10 +424,20 @@ def recall(
         return _recall(store, suspects, window)
 
 
+def _in_sections(scope: Scope) -> dict[str, dict[str, Any]]:
+    """The scope's fields of the types the answer lists. A downstream closure holds no others,
+    so first the links' sorted names are asked whether any other type is there at all."""
+    names = scope.links.names
+    if not any(bisect_left(names, f"{t}:") < bisect_left(names, f"{t};") for t in _OTHER_TYPES):
+        return scope.fields
+    return {k: v for k, v in scope.fields.items() if k.partition(":")[0] in _SECTION_TYPES}
+
+
 def _recall(store: GraphStore, suspects: Sequence[str], window: Window) -> RecallResult:
     keys, seeding = seed(store, suspects, window)
     seed_keys = {s.key for s in seeding.seeds}
-    affected = seed_keys | store.reach(seed_keys, GENEALOGY, Direction.down)
+    affected = store.reach(seed_keys, GENEALOGY, Direction.down)  # a set of its own
+    affected |= seed_keys
     # The closure is closed downstream, so the edges leaving it are the edges among it: read
     # with the nodes' fields and the devices' batches, without the edges' properties, which
     # no part of the answer shows.
@@ -438,7 +451,7 @@ def _recall(store: GraphStore, suspects: Sequence[str], window: Window) -> Recal
         window=window,
         seeds=seeding.seeds,
         notes=seeding.notes,
-        fields={k: v for k, v in scope.fields.items() if k.partition(":")[0] in _SECTION_TYPES},
+        fields=_in_sections(scope),
         paths=reasons(seeding.seeds, scope.links, E.Device),
         device_batch=scope.device_batch,
         batch_product=batch_product,

@@ -1036,7 +1036,8 @@ class Scope:
 
     #: Each node's `plain_fields`.
     fields: dict[str, dict[str, Any]]
-    #: The genealogy edges leaving the nodes (of a closure downstream: the edges among it).
+    #: The genealogy edges leaving the nodes (of a closure downstream: the edges among it);
+    #: its names hold every key of ``fields``.
     links: Links
     #: Each device's batch: the smallest key of a batch that PRODUCED it.
     device_batch: dict[str, str]
@@ -1131,13 +1132,13 @@ def smallest_neighbour(links: Iterable[tuple[RelType, str, str]], by_dst: bool) 
 
 def read_scope(store: GraphStore, keys: Iterable[str]) -> Scope:
     """The `Scope` of these nodes, as the store holds them (as of its time)."""
-    wanted = set(keys)
+    wanted: Collection[str] = keys if isinstance(keys, set | frozenset) else set(keys)
     if isinstance(store, ReadsScope):
         return store.scope(wanted)
     return scope_by_reads(store, wanted)
 
 
-def scope_by_reads(store: GraphStore, wanted: set[str]) -> Scope:
+def scope_by_reads(store: GraphStore, wanted: Collection[str]) -> Scope:
     """`read_scope` from the protocol's own reads: nodes, and edges twice."""
     devices = [k for k in wanted if k.startswith("Device:")]
     return Scope(

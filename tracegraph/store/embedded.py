@@ -1524,7 +1524,7 @@ class EmbeddedStore(_Reads):
         gen, gen_params = _type_filter(GENEALOGY)
         made, made_params = _type_filter([RelType.PRODUCED])
         fields: dict[str, dict[str, Any]] = {}
-        ordered = sorted(set(keys))
+        ordered = sorted(keys if isinstance(keys, set | frozenset) else set(keys))
         rank: dict[int, int] = {}
         types: list[int] = []
         src: list[int] = []
