@@ -19,6 +19,8 @@ from api.errors import BodyTooLarge
 from api.gate import StoreGate
 from api.guard import Attempts, Harden, KeyFirst
 from tracegraph import __version__
+from tracegraph.checks import quality_panel
+from tracegraph.checks.panel import PanelCache
 from tracegraph.settings import Settings, get_settings
 
 DESCRIPTION = """\
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = chosen
     app.state.gate = stores
+    app.state.panels = PanelCache(quality_panel)
     app.state.hooks = deliveries
     errors.install(app)
     errors.guard_logs(chosen.neo4j_password.get_secret_value())

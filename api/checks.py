@@ -5,13 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from api.paging import json_response
 from api.routes import AsOf, Paging, Querying, Stores, problems, when
 from tracegraph import checks
 from tracegraph.checks import Level
+from tracegraph.checks.panel import PanelCache
 
 router = APIRouter()
 
@@ -69,10 +70,13 @@ def get_checks(
     tags=["web page"],
     summary="The dashboard's data-quality panel",
     description="Findings by rule (most severe first), the first findings, certificates "
-    "expiring within 30 / 60 / 90 days with their suppliers, and suppliers by status.",
+    "expiring within 30 / 60 / 90 days with their suppliers, and suppliers by status. Made "
+    "once per state of the store and day (`as_of` says when) and shared by the requests "
+    "that ask meanwhile.",
     responses=problems(),
 )
-def get_quality(caller: Querying, stores: Stores) -> Response:
+def get_quality(caller: Querying, stores: Stores, request: Request) -> Response:
+    panels: PanelCache = request.app.state.panels
     with stores.use(None) as store:
-        answer = checks.quality_panel(store)
+        answer = panels.get(store)
     return json_response(answer)

@@ -536,7 +536,7 @@
     const levels = ["error", "warning", "info"].filter((l) => c[l]).map((l) => count(c[l], l)).join(", ");
     const suppliers = Object.entries(q.suppliers).map(([status, n]) => `${n} ${human(status)}`).join(" · ");
     return section("Data quality",
-      `${count(c.findings, "finding")}${levels ? ` (${levels})` : ""} · tracegraph check`,
+      `${count(c.findings, "finding")}${levels ? ` (${levels})` : ""} · tracegraph check, ${when(q.as_of)} UTC`,
       h("div", { class: "stats" },
         ...Object.entries(q.expiring_within).map(([days, n]) =>
           stat(`certificates expiring within ${days} days`, n, n ? "warn" : "good")),
