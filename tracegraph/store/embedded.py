@@ -1573,10 +1573,10 @@ class EmbeddedStore(_Reads):
                 )
                 makers += s_
                 made_devices += d_
-            far = self._names(db, {d for d in dst if d not in rank})
-            far.update(self._names(db, {s for s in makers if s not in rank}))
+            outside = {d for d in dst if d not in rank}
+            far = self._names(db, outside | {s for s in makers if s not in rank})
         code = REL_BY_CODE.__getitem__
-        if any(d in far for d in dst):
+        if outside:
             # Edges leaving to keys not asked for (a set not closed downstream): rank anew.
             by_id = {i: ordered[r] for i, r in rank.items()} | far
             links = Links.of(
