@@ -499,17 +499,28 @@ class Neo4jStore(_GraphReads):
         """`ReadsScope`: one query a chunk of keys (scope_rows.cypher) for what three reads
         answer otherwise, the fields as text, and no node's history crossing the wire."""
         fields: dict[str, dict[str, Any]] = {}
-        links: list[tuple[RelType, str, str]] = []
         device_batch: dict[str, str] = {}
-        rows = self._overlapped_rows("scope_rows", sorted(set(keys)))
-        for key, names, values, types, ends, batch in rows:
+        ordered = sorted(keys if isinstance(keys, set | frozenset) else set(keys))
+        place = {k: i for i, k in enumerate(ordered)}
+        rel_types: list[RelType] = []
+        src: list[int] = []
+        ends: list[str] = []
+        for key, names, values, types, far, batch in self._overlapped_rows("scope_rows", ordered):
             fields[key] = _answer_fields(key, names, values)
             if types:
-                # (type, key, end) tuples made by zip in C: a generator cost more than the read.
-                links.extend(zip(map(REL_TYPE_BY_NAME.__getitem__, types), repeat(key), ends))
+                # Whole columns extended in C: a generator cost more than the read.
+                rel_types += map(REL_TYPE_BY_NAME.__getitem__, types)
+                src += repeat(place[key], len(types))
+                ends += far
             if batch is not None:
                 device_batch[key] = batch
-        return Scope(fields, Links.of(links, fields), device_batch)
+        try:
+            links = Links(ordered, rel_types, src, list(map(place.__getitem__, ends)))
+        except KeyError:  # an edge leaves the keys asked for: rank them all anew
+            links = Links.of(
+                zip(rel_types, map(ordered.__getitem__, src), ends, strict=True), ordered
+            )
+        return Scope(fields, links, device_batch)
 
     def __init__(
         self,
