@@ -4,6 +4,7 @@ answer: the same fields as JSON text, the same genealogy edges, the same batch p
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from tracegraph.store.base import (
     read_scope,
     scope_by_reads,
 )
+from tracegraph.store.embedded import EmbeddedStore
 from tracegraph.store.neo4j import Neo4jStore
 
 REQ = WriteRequest(actor="test", operation="import")
@@ -127,6 +129,25 @@ def test_recall_lists_only_the_types_of_its_sections(store: GraphStore) -> None:
     assert _in_sections(closure) is closure.fields  # nothing to leave out: not copied
     mixed = read_scope(store, {"Material:M-1", "MaterialLot:L-1", "Complaint:CMP-1"})
     assert set(_in_sections(mixed)) == {"MaterialLot:L-1", "Complaint:CMP-1"}
+
+
+def test_fields_longer_than_sqlite_takes_in_one_text_are_read_in_pieces(
+    embedded_store: EmbeddedStore,
+) -> None:
+    """The embedded scope reads a chunk's fields as one joined JSON text; past SQLite's length
+    limit (records of long texts) it reads the chunk in halves, and nothing is lost."""
+    _load(embedded_store)
+    keys = {"Material:M-1"} | embedded_store.reach(["Material:M-1"], GENEALOGY, Direction.down)
+    whole = _plain(read_scope(embedded_store, keys))
+    db = embedded_store._db()
+    before = db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+    db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 400)  # a record or two a piece
+    try:
+        pieces = _plain(read_scope(embedded_store, keys))
+    finally:
+        db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, before)
+    assert pieces == whole
+    assert len(pieces["fields"]) == len(keys)
 
 
 KEYS = [f"{t}:{i}" for t in ("Batch", "Device") for i in "abcdefgh"]

@@ -370,6 +370,34 @@ def _listed(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any
     return values
 
 
+def _node_columns(
+    db: sqlite3.Connection, keys: Sequence[str], size: int = _CHUNK
+) -> Iterator[tuple[int, int, int, dict[str, Any]]]:
+    """(offset, place, id, fields) of the stored nodes among ``keys``, the key being
+    ``keys[offset + place]``: whole columns a statement, as JSON that SQLite writes and orjson
+    reads (the stored fields are JSON already, so their array is only joined). A piece whose
+    text would pass SQLite's length limit (records of long texts) is read in halves."""
+    for offset in range(0, len(keys), size):
+        part = keys[offset : offset + size]
+        try:
+            head, body = db.execute(
+                "SELECT json_array(json_group_array(k.key), json_group_array(n.id)), "
+                "'[' || group_concat(n.props, ',') || ']' "
+                "FROM json_each(?) AS k JOIN node AS n ON n.key = k.value",
+                (_json(part),),
+            ).fetchone()
+        except sqlite3.DataError:  # "string or blob too big"
+            if len(part) == 1:
+                raise
+            half = (len(part) + 1) // 2
+            for at, place, node_id, props in _node_columns(db, part, half):
+                yield offset + at, place, node_id, props
+            continue
+        places, ids = orjson.loads(head)
+        for place, node_id, props in zip(places, ids, orjson.loads(body or "[]"), strict=True):
+            yield offset, place, node_id, props
+
+
 def _walk_in(adjacency: Mapping[int, Sequence[int]], start: int, hops: int) -> set[int]:
     """Breadth-first over an adjacency held in memory: every node 1..hops steps away."""
     seen: set[int] = set()
@@ -1532,24 +1560,12 @@ class EmbeddedStore(_Reads):
         makers: list[int] = []
         made_devices: list[int] = []
         with self._snapshot() as db:
-            for offset in range(0, len(ordered), _CHUNK):
-                # Whole columns a statement, as JSON that SQLite writes and orjson reads: the
-                # stored fields are JSON already, so their array is only joined.
-                head, body = db.execute(
-                    "SELECT json_array(json_group_array(k.key), json_group_array(n.id)), "
-                    "'[' || group_concat(n.props, ',') || ']' "
-                    "FROM json_each(?) AS k JOIN node AS n ON n.key = k.value",
-                    (_json(ordered[offset : offset + _CHUNK]),),
-                ).fetchone()
-                places, ids = orjson.loads(head)
-                for place, node_id, props in zip(
-                    places, ids, orjson.loads(body or "[]"), strict=True
-                ):
-                    key = ordered[offset + place]
-                    rank[node_id] = offset + place
-                    t, _, ident = key.partition(":")
-                    answer_props(t, props)
-                    fields[key] = {"id": ident, "key": key, **{k: props[k] for k in sorted(props)}}
+            for offset, place, node_id, props in _node_columns(db, ordered):
+                key = ordered[offset + place]
+                rank[node_id] = offset + place
+                t, _, ident = key.partition(":")
+                answer_props(t, props)
+                fields[key] = {"id": ident, "key": key, **{k: props[k] for k in sorted(props)}}
             for chunk in _chunks(list(rank)):
                 t_, s_, d_ = orjson.loads(
                     db.execute(
@@ -1589,9 +1605,9 @@ class EmbeddedStore(_Reads):
                 ordered,
             )
         else:
-            place = rank.__getitem__
+            position = rank.__getitem__
             links = Links(
-                ordered, list(map(code, types)), list(map(place, src)), list(map(place, dst))
+                ordered, list(map(code, types)), list(map(position, src)), list(map(position, dst))
             )
         name = far.get
         return Scope(
