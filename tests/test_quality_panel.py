@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.api import TestClient, bearer, make_app, put_key
 from tracegraph.checks import quality_panel
-from tracegraph.checks.panel import PanelCache
+from tracegraph.checks.panel import PanelCache, audit_head
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.keys import Role
 from tracegraph.store.base import GraphStore, WriteRequest
@@ -64,13 +64,13 @@ class Asking:
     """A store that says how many have asked for its audit head (the first thing a request
     for the panel does)."""
 
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: EmbeddedStore) -> None:
         self.store = store
         self.asked = threading.Semaphore(0)
 
-    def audit_entries(self) -> Any:
+    def audit_head(self) -> str:
         self.asked.release()
-        return self.store.audit_entries()
+        return self.store.audit_head()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -123,6 +123,26 @@ def test_a_failure_reaches_those_waiting_and_the_next_request_tries_again(
         panels.get(embedded_store)
     assert panels.get(embedded_store)["counts"]["findings"] == 0
     assert len(calls) == 2
+
+
+class ChainUnread:
+    """A store whose whole audit chain must not be read."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+
+    def audit_entries(self) -> Any:
+        raise AssertionError("the whole chain was read for its head")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_the_head_is_read_without_the_chain(store: GraphStore) -> None:
+    _import(store, _future_batch("B-1"))
+    _import(store, _future_batch("B-2"))
+    head = store.audit_entries()[-1].hash
+    assert audit_head(ChainUnread(store)) == head
 
 
 @pytest.fixture

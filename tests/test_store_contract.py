@@ -10,7 +10,7 @@ import pytest
 from tracegraph.errors import BadInput, InvalidImport, NotFound
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.model import GENEALOGY, MAKING, MAX_HOPS, Direction, EntityType, RelType
-from tracegraph.store.base import GENESIS, GraphStore, WriteRequest, entry_hash
+from tracegraph.store.base import GENESIS, GraphStore, ReadsAuditHead, WriteRequest, entry_hash
 from tracegraph.trace import trace
 
 REQ = WriteRequest(actor="test", operation="import", source="MES", reason="contract test")
@@ -302,6 +302,25 @@ def test_every_write_appends_one_hash_chained_audit_entry(store: GraphStore) -> 
         "contract test",
     )
     assert (entries[0].created, entries[1].updated) == (len(LINES), 1)
+
+
+def test_the_audit_head_is_the_last_entry_of_the_chain_and_of_a_view(store: GraphStore) -> None:
+    assert isinstance(store, ReadsAuditHead)
+    assert store.audit_head() == GENESIS
+    load(store)
+    first = store.audit_entries()[-1]
+    load(store, [{"type": "MaterialLot", "id": "L-1", "received_at": "2026-01-05", "quantity": 1}])
+    last = store.audit_entries()[-1]
+    assert last.seq == first.seq + 1
+    assert store.audit_head() == last.hash
+    assert first.at is not None
+    view = store.at(first.at)
+    assert isinstance(view, ReadsAuditHead)
+    assert view.audit_head() == view.audit_entries()[-1].hash
+    assert view.audit_head() in (first.hash, last.hash)  # (two writes within one instant)
+    before = store.at(first.at - dt.timedelta(seconds=1))
+    assert isinstance(before, ReadsAuditHead)
+    assert before.audit_head() == GENESIS
 
 
 def test_reach_answers_per_seed_and_counts(store: GraphStore) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from tracegraph.store.base import GENESIS, GraphStore
+from tracegraph.store.base import GENESIS, GraphStore, ReadsAuditHead
 
 Panel = dict[str, Any]
 Key = tuple[str, dt.date]
@@ -24,6 +24,8 @@ Key = tuple[str, dt.date]
 
 def audit_head(store: GraphStore) -> str:
     """The hash of the store's last audit entry (the chain's start if it has none)."""
+    if isinstance(store, ReadsAuditHead):
+        return store.audit_head()
     entries = store.audit_entries()
     return entries[-1].hash if entries else GENESIS
 

@@ -1054,6 +1054,17 @@ class ReadsScope(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadsAuditHead(Protocol):
+    """An optional capability: a store that reads the hash of its last audit entry alone.
+    The dashboard's quality panel asks for it on every request (`PanelCache`); without it,
+    the whole chain is read for its last entry — every write appends one."""
+
+    def audit_head(self) -> str:
+        """The hash of the last audit entry (as of the store's time), or `GENESIS`."""
+        ...
+
+
 #: One batch of records for `LoadsEmpty.load_empty`: node rows ``(key, props, change)`` and
 #: edge rows ``(type, from, to, props, change)``, where ``props`` is the record's fields as
 #: JSON (orjson's, in the model's field order) and ``change`` the `change_row` of its

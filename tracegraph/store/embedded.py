@@ -892,6 +892,16 @@ class _Reads(ReadPrimitives):
                 ).fetchall()
         return [_entry_from_row(blob) for (blob,) in rows]
 
+    def audit_head(self) -> str:
+        """`ReadsAuditHead`: the last entry alone, by its seq."""
+        t = self._as_of_us
+        when, params = ("", ()) if t is None else (" WHERE at <= ?", (t,))
+        with self._snapshot() as db:
+            row = db.execute(
+                f"SELECT entry FROM audit{when} ORDER BY seq DESC LIMIT 1", params
+            ).fetchone()
+        return _entry_from_row(row[0]).hash if row else GENESIS
+
     def versions(self, idents: Iterable[str] | None = None) -> Iterator[RecordVersions]:
         if idents is None:
             yield from self._in_force(self._every_version(VERSION_PAGE))

@@ -478,6 +478,11 @@ class _GraphReads(ReadPrimitives):
     def audit_entries(self) -> list[AuditEntry]:
         return [_entry(rec["entry"]) for rec in self._read("audit_all")]
 
+    def audit_head(self) -> str:
+        """`ReadsAuditHead`: the last entry's hash alone."""
+        records = self._read("audit_last")
+        return str(records[0]["hash"]) if records else GENESIS
+
 
 class Neo4jStore(_GraphReads):
     kind = "neo4j"
