@@ -16,7 +16,8 @@ import networkx as nx
 import orjson
 import pytest
 
-from tracegraph.generate import generate, write_jsonl
+import tracegraph.generate as generator
+from tracegraph.generate import BASE_DAY, DAY, base_day, generate, write_jsonl
 from tracegraph.model import GENEALOGY, EntityType, RelType, Severity, parse_record
 
 Record = dict[str, Any]
@@ -254,6 +255,24 @@ def test_times_are_consistent() -> None:
     shipments = {key(s): when(s["shipped_at"]) for s in of_type(recs, "Shipment")}
     for r in of_type(recs, "SHIPPED_IN"):
         assert made[r["from"]] < shipments[r["to"]]
+
+
+def test_a_time_line_that_fits_starts_on_the_base_day() -> None:
+    assert base_day(DAY) == BASE_DAY
+    assert base_day(100 * DAY) == BASE_DAY  # (100k devices: ~116 days)
+
+
+def test_a_time_line_too_long_starts_earlier_and_ends_by_the_last_day(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A last day closer than the tail of any time line: 2,000 devices must start earlier.
+    last = BASE_DAY + dt.timedelta(days=300)
+    monkeypatch.setattr(generator, "LAST_DAY", last)
+    recs = list(generate(2_000, 3))
+    stamps = [when(v) for r in recs for f, v in r.items() if f.endswith("_at")]
+    assert max(stamps).date() <= last
+    made = [when(d["manufactured_at"]).date() for d in of_type(recs, "Device")]
+    assert min(made) < BASE_DAY
 
 
 @pytest.mark.parametrize(("devices", "seed"), [(300, 1), (300, 42), (5_000, 2)])

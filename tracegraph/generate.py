@@ -42,6 +42,13 @@ HOUR: Final = 3_600
 
 #: Day 0 of the synthetic timeline; every instant is a number of seconds from its midnight.
 BASE_DAY: Final = dt.date(2024, 1, 8)
+#: No record is dated after this day: a time line too long to end by it starts earlier than
+#: `BASE_DAY` (by whole days), so the data of any size lies in the past for a check run
+#: later (at 1M devices it ran to 2028 and a check found a million dates "in the future").
+LAST_DAY: Final = dt.date(2026, 6, 30)
+#: Records go on this long after the last finished device (complaints, service, audits;
+#: ~404 days at every size measured).
+TAIL_DAYS: Final = 450
 
 #: The clock advances this many seconds per finished device (several lines in parallel).
 SECONDS_PER_DEVICE: Final = 150
@@ -67,18 +74,26 @@ BATCH_FINAL_FAIL_RATE: Final = 0.03
 # --------------------------------------------------------------------------- time
 
 
+def base_day(span: int) -> dt.date:
+    """Day 0 of a time line whose finished devices take ``span`` seconds: `BASE_DAY`, or
+    earlier if the records would otherwise run past `LAST_DAY`."""
+    days = -(-span // DAY) + TAIL_DAYS
+    return min(BASE_DAY, LAST_DAY - dt.timedelta(days=days))
+
+
 class _Times:
-    """Fast ISO 8601 text for instants given as seconds from ``BASE_DAY`` (cached per day)."""
+    """Fast ISO 8601 text for instants given as seconds from ``base`` (cached per day)."""
 
-    __slots__ = ("_days",)
+    __slots__ = ("_base", "_days")
 
-    def __init__(self) -> None:
+    def __init__(self, base: dt.date = BASE_DAY) -> None:
+        self._base = base
         self._days: dict[int, tuple[str, str, str]] = {}
 
     def _day(self, day: int) -> tuple[str, str, str]:
         hit = self._days.get(day)
         if hit is None:
-            date = BASE_DAY + dt.timedelta(days=day)
+            date = self._base + dt.timedelta(days=day)
             text = date.isoformat()
             hit = (text, text + "T", date.strftime("%y%m%d"))
             self._days[day] = hit
@@ -473,10 +488,10 @@ class _Generator:
             raise ValueError("devices must be >= 0")
         self.rng = random.Random(seed)
         self.devices = devices
-        self.times = _Times()
         share_with_module = sum(m[4] for m in MONITORS if m[0] in WITH_MODULE)
         finished = devices / (1 + share_with_module)
         self.span = max(int(finished * SECONDS_PER_DEVICE), DAY)
+        self.times = _Times(base_day(self.span))
         self.start = 6 * HOUR
         self.counters: dict[str, int] = {}
         self.materials: dict[str, _Material] = {}
