@@ -5,6 +5,7 @@ COPY, the CSR copy of the hardware floor) and for choosing probes by measuring r
 
 from __future__ import annotations
 
+import hashlib
 import time
 from array import array
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ import orjson
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
+import tracegraph.generate
 from tracegraph.generate import generate
 from tracegraph.model import GENEALOGY, EntityType, RelType
 
@@ -105,6 +107,13 @@ def dataset_dir(root: Path, devices: int, seed: int) -> Path:
     return root / f"gen-{devices}-{seed}"
 
 
+def generator_fingerprint() -> str:
+    """A digest of the generator's source: a file made by another generator is made again
+    (at 1M devices that takes seconds; measuring last run's data would not)."""
+    source = Path(tracegraph.generate.__file__).read_bytes()
+    return hashlib.sha256(source).hexdigest()[:16]
+
+
 def _iter_lines(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         yield from handle
@@ -113,15 +122,17 @@ def _iter_lines(path: Path) -> Iterator[bytes]:
 def load(root: Path, devices: int, seed: int, log: Any = print) -> Dataset:
     """Generate (or reuse) the JSON Lines file and read it into arrays.
 
-    The file is kept under ``root`` (benchmarks/work/ by default), with a marker written last,
-    so an interrupted generation is never reused.
+    The file is kept under ``root`` (benchmarks/work/ by default), with a marker written last
+    (the record count and `generator_fingerprint`), so an interrupted generation, or one by
+    a generator since changed, is never reused.
     """
     folder = dataset_dir(root, devices, seed)
     path = folder / "data.jsonl"
     done = folder / "complete"
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
-    generated = not done.exists()
+    fingerprint = generator_fingerprint()
+    generated = not done.exists() or done.read_text().split()[1:] != [fingerprint]
     keys: list[str] = []
     index: dict[str, int] = {}
     node_type = array("B")
@@ -163,7 +174,7 @@ def load(root: Path, devices: int, seed: int, log: Any = print) -> Dataset:
                 chunk.append(b"")
                 out.write(b"\n".join(chunk))
         tmp.replace(path)
-        done.write_text(f"{records}\n")
+        done.write_text(f"{records}\n{fingerprint}\n")
     else:
         loads = orjson.loads
         for line in _iter_lines(path):

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from benchmarks import profile, report
-from benchmarks.data import load
+from benchmarks.data import dataset_dir, generator_fingerprint, load
 from benchmarks.probes import candidates
 from benchmarks.run import compare_recall_answers, run_benchmark
 from benchmarks.sizes import SIZES
@@ -291,6 +291,22 @@ def test_the_csr_floor_agrees_with_scipy_and_touches_only_its_answer(tmp_path: P
         assert not floor._seen.any()
     two = [data.index[c.suspect] for c in measured[:2]]
     assert set(floor.closure(two).tolist()) == set(data.reach_indices(two).tolist())
+
+
+def test_data_made_by_another_generator_is_made_again(tmp_path: Path) -> None:
+    said: list[str] = []
+    first = load(tmp_path, 200, 1, said.append)
+    again = load(tmp_path, 200, 1, said.append)
+    assert "generated" in said[0]
+    assert "read" in said[1]
+    assert again.records == first.records
+    marker = dataset_dir(tmp_path, 200, 1) / "complete"
+    marker.write_text(f"{first.records}\n")  # as written before the fingerprint, say
+    (dataset_dir(tmp_path, 200, 1) / "data.jsonl").write_bytes(b"")  # stale data
+    remade = load(tmp_path, 200, 1, said.append)
+    assert "generated" in said[2]
+    assert remade.records == first.records
+    assert marker.read_text().split() == [str(first.records), generator_fingerprint()]
 
 
 def test_a_different_whole_answer_is_reported() -> None:
