@@ -307,3 +307,94 @@ def test_sigkill_during_a_first_load_leaves_the_store_empty_or_whole_and_nothing
         assert tables(db)[:2] == whole[:2]
     assert outcomes.count(True) >= KILL_TRIALS // 4, outcomes
     assert max(staged) == 2, staged  # the command line's import read in two processes
+
+
+GATE = "TRACEGRAPH_TEST_WRITE_GATE"  # (the store's test-only hold inside a write)
+
+
+def held_first_load(data: Path, db: Path, gate: Path) -> subprocess.Popen[bytes]:
+    """A command-line first load of ``data`` into ``db``, stopped inside its write
+    transaction (every record written, not committed) until ``gate/go`` appears."""
+    gate.mkdir()
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "import", str(data), "--no-check", "--db", str(db)],
+        env={**os.environ, GATE: str(gate)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith("applied.") for p in gate.iterdir()):
+        assert writer.poll() is None, writer.communicate()
+        assert time.monotonic() < deadline, "the load never reached its commit"
+        time.sleep(0.01)
+    return writer
+
+
+def sidecar(db: Path, suffix: str) -> Path:
+    return db.with_name(db.name + suffix)
+
+
+def test_a_first_load_nobody_else_has_open_skips_the_wal_and_a_kill_rolls_it_back(
+    tmp_path: Path,
+) -> None:
+    """Alone on the store, the load writes through a rollback journal (each page once, not
+    to the WAL and again at the checkpoint). A reader that comes meanwhile reads the store
+    as it was, without waiting; a kill leaves a journal the next open rolls back."""
+    data = dataset(tmp_path / "g.jsonl")
+    clean = tmp_path / "clean.tgdb"
+    EmbeddedStore(clean).close()
+    subprocess.run(
+        [sys.executable, "-m", "cli.main", "import", str(data), "--no-check", "--db", str(clean)],
+        check=True,
+        capture_output=True,
+    )
+    db = tmp_path / "s.tgdb"
+    EmbeddedStore(db).close()
+    writer = held_first_load(data, db, tmp_path / "gate")
+    try:
+        assert sidecar(db, "-journal").exists()
+        assert not sidecar(db, "-wal").exists()
+        reader = EmbeddedStore(db, create=False)
+        assert reader.is_empty()
+        reader.close()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    store = EmbeddedStore(db)
+    assert store.is_empty()
+    assert verify(store).intact
+    assert store._db().execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    store.close()
+    assert not sidecar(db, "-journal").exists()
+    assert leftovers(tmp_path) == []
+    subprocess.run(
+        [sys.executable, "-m", "cli.main", "import", str(data), "--no-check", "--db", str(db)],
+        check=True,
+        capture_output=True,
+    )
+    assert tables(db)[:2] == tables(clean)[:2]
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_first_load_while_another_process_reads_keeps_the_wal_and_never_holds_it_up(
+    tmp_path: Path,
+) -> None:
+    data = dataset(tmp_path / "g.jsonl")
+    db = tmp_path / "s.tgdb"
+    reader = EmbeddedStore(db)
+    try:
+        assert reader.is_empty()  # (its connection stays open)
+        writer = held_first_load(data, db, tmp_path / "gate")
+        try:
+            assert sidecar(db, "-wal").exists()
+            assert not sidecar(db, "-journal").exists()
+            assert reader.is_empty()
+        finally:
+            (tmp_path / "gate" / "go").touch()
+            _out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+        assert not reader.is_empty()
+        assert verify(reader).intact
+    finally:
+        reader.close()
