@@ -16,9 +16,13 @@ so opening costs the same at any size (see docs/adr/0003-embedded-store-on-sqlit
   snapshot per primitive, never waiting for a writer); a write is one ``BEGIN IMMEDIATE``
   transaction that plans its diff from what it reads inside the lock, so two processes that
   read and then write never lose a committed write. A second writer waits ``busy_seconds``,
-  then gets `StoreBusy` naming the store.
+  then gets `StoreBusy` naming the store. One exception: the first load into an empty store
+  no other connection has open commits through a rollback journal (`_journalled_alone`); a
+  reader that opens the store meanwhile reads it empty, and waits only while the commit
+  holds the file.
 - **Crash safety** is SQLite's: a writer killed at any moment leaves the last committed state
-  (its uncommitted WAL frames are ignored on the next open).
+  (its uncommitted WAL frames are ignored, or a first load's journal rolled back, on the next
+  open).
 - Closures are walked breadth-first, one query per level over the frontier, so the hop bound
   is exact (a recursive CTE with ``UNION`` dedups nodes but cannot bound depth without a depth
   column, and a depth column defeats the dedup).
