@@ -9,7 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tracegraph.errors import InvalidImport
+from tracegraph import importer
+from tracegraph.errors import InvalidImport, StoreError
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.store.base import WriteRequest
 from tracegraph.store.embedded import EmbeddedStore
@@ -47,3 +48,41 @@ def test_a_collector_that_was_off_stays_off(tmp_path: Path) -> None:
     gc.disable()
     import_records(store, read_jsonl("good.jsonl", lines(GOOD)), REQ)
     assert not gc.isenabled()
+
+
+def test_the_initial_load_of_neo4j_pauses_the_collector_and_gives_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole file is held until its CSV files are written: the collector must not walk
+    it (a stand-in neo4j-admin here; tests/test_neo4j_load.py runs the real one)."""
+    from tracegraph.store import neo4j_load
+
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(b"\n".join(orjson.dumps(r) for r in GOOD) + b"\n")
+    seen: list[bool] = []
+    real_parse, real_csv = importer.parse, neo4j_load.write_csv
+
+    def parse(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return real_parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    def write_csv(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return real_csv(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(neo4j_load, "parse", parse)
+    monkeypatch.setattr(neo4j_load, "write_csv", write_csv)
+    home = tmp_path / "home"
+    home.mkdir()
+    for code in (0, 1):
+        admin = tmp_path / f"admin-{code}"
+        admin.write_text(f"#!/bin/sh\nexit {code}\n")
+        admin.chmod(0o755)
+        gc.enable()
+        if code:
+            with pytest.raises(StoreError, match="neo4j-admin database import failed"):
+                neo4j_load.initial_load([data], home, REQ, admin=[str(admin)])
+        else:
+            neo4j_load.initial_load([data], home, REQ, admin=[str(admin)])
+        assert gc.isenabled()
+    assert seen == [False] * 4

@@ -27,6 +27,7 @@ from typing import IO, Any, cast
 import orjson
 
 from tracegraph.errors import BadInput, StoreError, StoreUnavailable
+from tracegraph.gcpause import cycles_collected_after
 from tracegraph.importer import (
     ImportReport,
     Parsed,
@@ -333,7 +334,25 @@ def initial_load(
     the Neo4j installed at ``home`` with its `neo4j-admin` (``admin``: the command to run it,
     found in the home or on PATH when not given). Checks the records first, exactly as
     `tracegraph import` does; writes nothing if one is bad, the database is not empty or the
-    server runs on the home."""
+    server runs on the home.
+
+    Python's cyclic collector is paused meanwhile, as for `import_records`: every record is
+    held until the CSV files are written, and the collector walked them again and again as
+    they piled up (at 100k devices the check took 7.4 s with it, 3.4 s without)."""
+    with cycles_collected_after():
+        return _initial_load(paths, home, request, database, admin, progress, work_dir, on_output)
+
+
+def _initial_load(
+    paths: Sequence[str | Path],
+    home: str | Path,
+    request: WriteRequest,
+    database: str,
+    admin: Sequence[str] | None,
+    progress: Progress | None,
+    work_dir: str | Path | None,
+    on_output: Callable[[str], None] | None,
+) -> ImportReport:
     target = neo4j_home(home, database)
     exists = _check_target(target)
     command = list(admin) if admin is not None else admin_command(target.home)
