@@ -319,6 +319,7 @@ def _audit_files(folder: Path, entry: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- the load
 
 
+@cycles_collected_after()
 def initial_load(
     paths: Sequence[str | Path],
     home: str | Path,
@@ -339,20 +340,6 @@ def initial_load(
     Python's cyclic collector is paused meanwhile, as for `import_records`: every record is
     held until the CSV files are written, and the collector walked them again and again as
     they piled up (at 100k devices the check took 7.4 s with it, 3.4 s without)."""
-    with cycles_collected_after():
-        return _initial_load(paths, home, request, database, admin, progress, work_dir, on_output)
-
-
-def _initial_load(
-    paths: Sequence[str | Path],
-    home: str | Path,
-    request: WriteRequest,
-    database: str,
-    admin: Sequence[str] | None,
-    progress: Progress | None,
-    work_dir: str | Path | None,
-    on_output: Callable[[str], None] | None,
-) -> ImportReport:
     target = neo4j_home(home, database)
     exists = _check_target(target)
     command = list(admin) if admin is not None else admin_command(target.home)
