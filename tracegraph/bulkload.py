@@ -31,8 +31,6 @@ from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 from typing import Final
 
-import orjson
-
 from tracegraph.gcpause import cycles_collected_after
 from tracegraph.model import EntityType, Node, _fast_json_lines
 from tracegraph.store.base import (
@@ -183,7 +181,7 @@ def _lines(ranges: Sequence[Range]) -> Iterator[list[bytes]]:
                 yield [rest]
 
 
-NodeRows = list[tuple[str, str, str]]
+NodeRows = list[tuple[str, str, str | None]]
 EdgeRows = list[tuple[str, str, str, str, str | None]]
 
 
@@ -205,18 +203,12 @@ def _stage(lines: list[bytes], loaded: Loaded) -> tuple[NodeRows, EdgeRows]:
             if item.type is EntityType.Device and (udi := props.get("udi")) is not None:
                 props.update(udi_fields(udi))
             key = item.key
-            created = canonical((key, "create", None, props)).decode()
-            nodes.append((key, _props_text(props), created))
+            nodes.append((key, _props_text(props), _change(key, props)))
         else:
             ident = f"{item.type}:{item.src}->{item.dst}"  # (`edge_ident`)
-            # Most edges have no fields, and most identities need no escape in JSON (a key
-            # holds no control character): the store makes their change row (None here).
-            change = (
-                canonical((ident, "create", None, props)).decode()
-                if props or '"' in ident or "\\" in ident
-                else None
+            edges.append(
+                (str(item.type), item.src, item.dst, _props_text(props), _change(ident, props))
             )
-            edges.append((str(item.type), item.src, item.dst, _props_text(props), change))
     loaded.records += len(nodes) + len(edges)
     loaded.nodes += len(nodes)
     loaded.edges += len(edges)
@@ -224,8 +216,17 @@ def _stage(lines: list[bytes], loaded: Loaded) -> tuple[NodeRows, EdgeRows]:
 
 
 def _props_text(props: dict[str, object]) -> str:
-    """Props as the embedded store keeps them (its ``encode``)."""
-    return orjson.dumps(props).decode() if props else "{}"
+    """Props as the embedded store keeps them (its ``encode``: `canonical` JSON)."""
+    return canonical(props).decode() if props else "{}"
+
+
+def _change(ident: str, props: dict[str, object]) -> str | None:
+    """The change row of a record's creation, or None where the store can make it from the
+    identity and the props text: an identity JSON writes as it is, as most are (the model
+    refuses control characters in an id; a quote or a backslash is escaped)."""
+    if '"' in ident or "\\" in ident:
+        return canonical((ident, "create", None, props)).decode()
+    return None
 
 
 # --------------------------------------------------------------------------- two processes

@@ -1067,10 +1067,11 @@ class ReadsAuditHead(Protocol):
 
 #: One batch of records for `LoadsEmpty.load_empty`: node rows ``(key, props, change)`` and
 #: edge rows ``(type, from, to, props, change)``, where ``props`` is the record's fields as
-#: JSON (orjson's, in the model's field order) and ``change`` the `change_row` of its
-#: creation, as text; for an edge without fields whose identity (`edge_ident`) needs no
-#: escape in JSON, None: the store makes it (``["<identity>","create",null,{}]``).
-StagedBatch = tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str, str | None]]]
+#: `canonical` JSON (keys sorted, as the audit digest writes them) and ``change`` the
+#: `change_row` of its creation, as text — or None where the record's identity (its key, or
+#: `edge_ident`) needs no escape in JSON: the store makes the row from the identity and
+#: ``props`` (``["<identity>","create",null,<props>]``), so the fields are not held twice.
+StagedBatch = tuple[list[tuple[str, str, str | None]], list[tuple[str, str, str, str, str | None]]]
 
 
 class StagingArea(ABC):

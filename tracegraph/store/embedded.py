@@ -250,7 +250,9 @@ def from_us(value: int) -> dt.datetime:
 
 
 def encode(props: Mapping[str, Any]) -> str:
-    """Properties as stored: JSON text, instants and dates in ISO 8601 (orjson's own, in C).
+    """Properties as stored: JSON text, instants and dates in ISO 8601 (orjson's own, in C),
+    keys sorted as the audit digest writes them (`canonical`), so a first load makes the change
+    rows it hashes from the stored text (`StagedBatch`).
 
     Text, not orjson's bytes: a bytes object orjson makes keeps the capacity it grew to, and a
     million of them held for one ``executemany`` cost ~12 µs each in fresh pages; a copy as
@@ -258,7 +260,7 @@ def encode(props: Mapping[str, Any]) -> str:
     """
     if not props:
         return "{}"
-    return orjson.dumps(props).decode()
+    return orjson.dumps(props, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def decode(type_name: str, blob: bytes | str) -> dict[str, Any]:
@@ -1429,7 +1431,7 @@ class _ReadOnlyCaseBook:
 #: works the digest out, while the store's process loads (an index on it, made by each stager
 #: in turn, cost more wall time than that sort).
 _STAGE_SCHEMA: Final = """
-CREATE TABLE load_node (key TEXT PRIMARY KEY, props TEXT NOT NULL, row TEXT NOT NULL)
+CREATE TABLE load_node (key TEXT PRIMARY KEY, props TEXT NOT NULL, row TEXT)
     WITHOUT ROWID;
 CREATE TABLE load_edge (src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL,
                         props TEXT NOT NULL, row TEXT, PRIMARY KEY (src, type, dst))
@@ -1442,11 +1444,19 @@ _EDGE_IDENT: Final = "type || ':' || src || '->' || dst"
 #: the load needs it.
 _LOAD_CACHE_KIB: Final = 2 * 1024 * 1024
 
+#: Page size of a staging file (bytes): its rows are read in order, once, and the largest
+#: pages SQLite has hold them in the fewest (at 100k devices 11% less time to stage and load).
+_STAGE_PAGE: Final = 65536
+
 #: Page cache of a staging file's connection (KiB).
 _STAGE_CACHE_KIB: Final = 1024 * 1024
 
-#: The change row of a staged edge without fields (see `StagedBatch`), in SQL.
-_BARE_EDGE_ROW: Final = f"""'["' || {_EDGE_IDENT} || '","create",null,{{}}]'"""
+
+def _creation_row(ident: str) -> str:
+    """The change row of a staged record whose identity needs no escape (see `StagedBatch`),
+    in SQL: the identity and the props text, which is `canonical` JSON already."""
+    return f"""coalesce(row, '["' || {ident} || '","create",null,' || props || ']')"""
+
 
 #: Bytes of a staging file its readers map rather than copy (the digest's and the load's):
 #: at 1M devices reading both files through SQLite's cache cost the digest 21 s of system
@@ -1472,6 +1482,7 @@ class Stage(StagingArea):
     def _open(self) -> sqlite3.Connection:
         if self._db is None:
             db = sqlite3.connect(self.path, isolation_level=None)
+            db.execute(f"PRAGMA page_size = {_STAGE_PAGE}")
             db.execute("PRAGMA journal_mode = OFF")
             db.execute("PRAGMA synchronous = OFF")
             db.execute(f"PRAGMA cache_size = -{_STAGE_CACHE_KIB}")
@@ -1526,10 +1537,10 @@ def _staged_digest(paths: Sequence[Path]) -> str:
             if n:
                 db.execute(f"ATTACH DATABASE ? AS {name}", (str(path),))
             db.execute(f"PRAGMA {name}.mmap_size = {_STAGE_MMAP}")
-            parts.append(f"SELECT key, row FROM {name}.load_node")
-            # (the change row of an edge without fields is made here: see `StagedBatch`)
+            # (most change rows are made here: see `StagedBatch`)
+            parts.append(f"SELECT key, {_creation_row('key')} AS row FROM {name}.load_node")
             parts.append(
-                f"SELECT {_EDGE_IDENT}, coalesce(row, {_BARE_EDGE_ROW}) FROM {name}.load_edge"
+                f"SELECT {_EDGE_IDENT}, {_creation_row(_EDGE_IDENT)} AS row FROM {name}.load_edge"
             )
         # (the rows alone: no key to fetch)
         rows = db.execute(f"SELECT row FROM ({' UNION ALL '.join(parts)} ORDER BY 1 LIMIT -1)")
