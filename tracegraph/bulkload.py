@@ -3,7 +3,7 @@
 An import into an empty embedded store (a new site's first load, every benchmark, every demo)
 has nothing to merge with and nothing to compare against: each record is a creation. This
 path reads the JSON Lines files in two halves, one in this process and one in a forked child,
-checks each line with the same fast reader the ordinary import uses (`_fast_json_lines`) and
+checks each line with the same fast reader the ordinary import uses (`_fast_json_made`) and
 puts the records into a staging area of the store per process as rows of text
 (`StagedBatch`), with no `Node` or `Edge` kept per record. The store then moves both areas in
 with one transaction (SQLite orders them and gives the ids), while the child, idle by then,
@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from tracegraph.gcpause import cycles_collected_after
-from tracegraph.model import EntityType, Node, _fast_json_lines
+from tracegraph.model import EntityType, RelType, _fast_json_made
 from tracegraph.store.base import (
     LoadDeclined,
     LoadsEmpty,
@@ -186,47 +186,50 @@ EdgeRows = list[tuple[str, str, str, str, str | None]]
 
 
 def _stage(lines: list[bytes], loaded: Loaded) -> tuple[NodeRows, EdgeRows]:
-    """One batch of lines as staged rows (`StagedBatch`). Counts them into ``loaded``."""
+    """One batch of lines as staged rows (`StagedBatch`), made as each line is checked (no
+    `Node` or `Edge`). Counts them into ``loaded``."""
     from tracegraph.importer import udi_fields  # (that module imports this one)
 
-    items, declined = _fast_json_lines(lines)
+    nodes: NodeRows = []
+    edges: EdgeRows = []
+    add_node, add_edge = nodes.append, edges.append
+
+    def node(etype: EntityType, _id: str, props: dict[str, Any], key: str) -> None:
+        if etype is EntityType.Device and (udi := props.get("udi")) is not None:
+            props.update(udi_fields(udi))
+        add_node((key, _props_text(props), _change(key, props) if _escaped(key) else None))
+
+    def edge(rtype: RelType, src: str, dst: str, props: dict[str, Any]) -> None:
+        change = None
+        if _escaped(src) or _escaped(dst):
+            change = _change(f"{rtype}:{src}->{dst}", props)  # (`edge_ident`)
+        add_edge((str(rtype), src, dst, _props_text(props), change))
+
+    _items, declined = _fast_json_made(lines, node, edge)
     for i in declined:
         if lines[i].strip():
             raise _Declined(f"line {i}")
-    nodes: NodeRows = []
-    edges: EdgeRows = []
-    for item in items:
-        if item is None:
-            continue
-        props = item.props
-        if isinstance(item, Node):
-            if item.type is EntityType.Device and (udi := props.get("udi")) is not None:
-                props.update(udi_fields(udi))
-            key = item.key
-            nodes.append((key, _props_text(props), _change(key, props)))
-        else:
-            ident = f"{item.type}:{item.src}->{item.dst}"  # (`edge_ident`)
-            edges.append(
-                (str(item.type), item.src, item.dst, _props_text(props), _change(ident, props))
-            )
     loaded.records += len(nodes) + len(edges)
     loaded.nodes += len(nodes)
     loaded.edges += len(edges)
     return nodes, edges
 
 
-def _props_text(props: dict[str, object]) -> str:
+def _props_text(props: dict[str, Any]) -> str:
     """Props as the embedded store keeps them (its ``encode``: `canonical` JSON)."""
     return canonical(props).decode() if props else "{}"
 
 
-def _change(ident: str, props: dict[str, object]) -> str | None:
-    """The change row of a record's creation, or None where the store can make it from the
-    identity and the props text: an identity JSON writes as it is, as most are (the model
-    refuses control characters in an id; a quote or a backslash is escaped)."""
-    if '"' in ident or "\\" in ident:
-        return canonical((ident, "create", None, props)).decode()
-    return None
+def _escaped(key: str) -> bool:
+    """Whether JSON escapes something in this key: a quote or a backslash (the model refuses
+    control characters in an id). Most keys are written as they are, and the store makes
+    their change rows from them and the props text (see `StagedBatch`)."""
+    return '"' in key or "\\" in key
+
+
+def _change(ident: str, props: dict[str, Any]) -> str:
+    """The change row of a record's creation."""
+    return canonical((ident, "create", None, props)).decode()
 
 
 # --------------------------------------------------------------------------- two processes

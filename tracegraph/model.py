@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import UnionType
-from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Literal, TypeVar, Union, get_args, get_origin
 
 import msgspec
 import orjson
@@ -1210,6 +1210,11 @@ def _fast_record(raw: Mapping[str, Any]) -> Node | Edge | None:
     return None
 
 
+#: What `_fast_json_made`'s callers make of a node and of an edge.
+_N = TypeVar("_N")
+_E = TypeVar("_E")
+
+
 def _fast_json_lines(
     lines: Iterable[bytes | str],
 ) -> tuple[list[Node | Edge | None], list[int]]:
@@ -1223,14 +1228,25 @@ def _fast_json_lines(
     (UTF-8 only, no BOM, no NaN; a key given twice: the last wins), which a test holds them
     to; anything msgspec refuses is read by orjson, as it was before.
     """
+    return _fast_json_made(lines, _node, _edge)
+
+
+def _fast_json_made(
+    lines: Iterable[bytes | str],
+    node: Callable[[EntityType, str, dict[str, Any], str], _N],
+    edge: Callable[[RelType, str, str, dict[str, Any]], _E],
+) -> tuple[list[_N | _E | None], list[int]]:
+    """`_fast_json_lines`, each record checked made by ``node(type, id, props, key)`` or
+    ``edge(type, from, to, props)`` rather than as a `Node` or an `Edge`: a first load makes
+    its staged rows straight away (`tracegraph.bulkload`)."""
     decode, nodes, edges = _JSON_RECORD.decode, _JSON_NODES, _JSON_EDGES
-    items: list[Node | Edge | None] = []
+    items: list[_N | _E | None] = []
     declined: list[int] = []
     for line in lines:
         try:
             record = decode(line)
-            if (edge := edges.get(record.__class__)) is not None:
-                rtype, froms, tos, pairs, props_of = edge
+            if (edge_of := edges.get(record.__class__)) is not None:
+                rtype, froms, tos, pairs, props_of = edge_of
                 src, dst = record.from_.strip(), record.to.strip()
                 # Of an allowed type (the prefix ends at the key's first colon), and an id that
                 # is not blank: it ends in what the stripped key ends in, unless that is the colon.
@@ -1246,13 +1262,13 @@ def _fast_json_lines(
                     or not (src + dst).isprintable()
                 ):
                     raise _Declined
-                items.append(_edge(rtype, src, dst, props_of(record)))
+                items.append(edge(rtype, src, dst, props_of(record)))
             else:
                 etype, prefix, props_of = nodes[record.__class__]
                 ident = record.id.strip()
                 if not ident or len(ident) > MAX_ID or not ident.isprintable():
                     raise _Declined
-                items.append(_node(etype, ident, props_of(record), prefix + ident))
+                items.append(node(etype, ident, props_of(record), prefix + ident))
         except (ValueError, TypeError, OverflowError, RecursionError):
             # msgspec's errors are ValueErrors
             declined.append(len(items))

@@ -123,7 +123,10 @@ def check_gtin(gtin: str) -> str:
     return text.zfill(14)
 
 
+@functools.lru_cache(maxsize=4096)
 def _gtin_problem(text: str) -> str | None:
+    """What is wrong with a GTIN, or None. Kept for the last few thousand asked: an import
+    asks once per device, and the devices of one product share a GTIN."""
     if not text.isascii() or not text.isdigit() or len(text) not in (8, 12, 13, 14):
         return "a GTIN is 8, 12, 13 or 14 digits"
     expected = gs1_standard_check_digit(text[:-1])
