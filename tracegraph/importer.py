@@ -419,23 +419,13 @@ def refuse(errors: Sequence[str]) -> InvalidImport:
     )
 
 
+@cycles_collected_after()
 def import_records(
     store: GraphStore,
     raws: Iterable[Raw],
     request: WriteRequest,
     progress: Progress | None = None,
     name: str | None = None,
-) -> ImportReport:
-    with cycles_collected_after():
-        return _import_records(store, raws, request, progress, name)
-
-
-def _import_records(
-    store: GraphStore,
-    raws: Iterable[Raw],
-    request: WriteRequest,
-    progress: Progress | None,
-    name: str | None,
 ) -> ImportReport:
     parsed = parse(raws, progress)
     if parsed.records == 0:
