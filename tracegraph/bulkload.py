@@ -40,6 +40,7 @@ from tracegraph.store.base import (
     WriteRequest,
     WriteSummary,
     canonical,
+    change_row,
 )
 
 Progress = Callable[[int], None]
@@ -228,8 +229,8 @@ def _escaped(key: str) -> bool:
 
 
 def _change(ident: str, props: dict[str, Any]) -> str:
-    """The change row of a record's creation."""
-    return canonical((ident, "create", None, props)).decode()
+    """The change row of a record's creation, as text."""
+    return change_row(ident, "create", None, props).decode()
 
 
 # --------------------------------------------------------------------------- two processes
