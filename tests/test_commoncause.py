@@ -485,6 +485,74 @@ def test_store_round_trips_do_not_grow_with_the_candidates(
     assert small_queries == big_queries
 
 
+def _counting_exposures(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The seeds of every `CountsExposure.batch_exposure` the store is asked for, in order."""
+    assert isinstance(store, CountsExposure)
+    seen: list[list[str]] = []
+    real = store.batch_exposure
+
+    def counted(seeds: Any) -> Any:
+        seen.append(sorted(seeds))
+        return real(seeds)
+
+    monkeypatch.setattr(store, "batch_exposure", counted)
+    return seen
+
+
+def _exposure_of(answer: dict[str, Any]) -> dict[str, int]:
+    return {h["key"]: h["exposure"] for h in answer["ranking"]}
+
+
+def test_exposures_are_counted_once_per_state_of_the_store(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    load(store, fan(3))
+    seen = _counting_exposures(store, monkeypatch)
+    first = common_cause(store).as_json()
+    assert seen == [sorted(h["key"] for h in first["ranking"])]
+    # Unchanged store: the same answer, nothing counted again, also for a subset of the cases.
+    assert common_cause(store).as_json() == first
+    few = common_cause(store, ["Device:D-0-0", "Device:D-0-1"]).as_json()
+    assert len(seen) == 1
+    assert _exposure_of(few) == {
+        k: v for k, v in _exposure_of(first).items() if k in _exposure_of(few)
+    }
+    # A write through another connection to the same store: the next analysis counts again.
+    if isinstance(store, Neo4jStore):
+        server = request.getfixturevalue("neo4j_server")
+        other: GraphStore = Neo4jStore(server.uri, server.user, server.password)
+    else:
+        other = EmbeddedStore(cast(EmbeddedStore, store).path)
+    try:
+        load(
+            other,
+            [
+                _node("Device", "D-new", manufactured_at="2026-01-03"),
+                _edge("PRODUCED", "Batch:B-0", "Device:D-new"),
+            ],
+        )
+    finally:
+        other.close()
+    after = _exposure_of(common_cause(store).as_json())
+    assert len(seen) == 2
+    grown = {"Batch:B-0", "MaterialLot:L-0", "Supplier:S-1", "Process:PR-1"}
+    assert after == {k: v + (k in grown) for k, v in _exposure_of(first).items()}
+
+
+def test_a_view_as_of_a_time_counts_every_time(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(store, fan(2))
+    view = store.at(dt.datetime.now(dt.UTC))
+    seen = _counting_exposures(view, monkeypatch)
+    assert (
+        common_cause(view).as_json()
+        == common_cause(view).as_json()
+        == common_cause(store).as_json()
+    )
+    assert len(seen) == 2
+
+
 # --------------------------------------------------------------------------- the demo
 
 

@@ -257,6 +257,14 @@ def common_cause_json(store: GraphStore, cases: Sequence[str]) -> bytes:
     return orjson.dumps(common_cause(store, list(cases)).as_json())
 
 
+def common_cause_first_json(store: GraphStore, cases: Sequence[str]) -> bytes:
+    """`common_cause_json` as the first analysis after a write: nothing remembered."""
+    from tracegraph.commoncause import REMEMBERED
+
+    REMEMBERED.forget(store)
+    return common_cause_json(store, cases)
+
+
 def common_cause_rows(answer: bytes) -> list[tuple[Any, ...]]:
     return [
         (h["key"], h["cases"], h["exposure"], h["p_value"]) for h in orjson.loads(answer)["ranking"]
