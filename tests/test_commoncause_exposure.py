@@ -336,6 +336,31 @@ def test_vectorised_p_values_equal_one_call_each() -> None:
     assert p_values([], [], 10, 2) == []
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_the_tail_split_between_threads_gives_the_same_values(
+    threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracegraph.commoncause as cc
+
+    monkeypatch.setattr(cc, "_cores", lambda: threads)
+    monkeypatch.setattr(cc, "PAIRS_PER_THREAD", 100)
+    split = []
+    real = cc.ThreadPoolExecutor
+
+    def counting(workers: int, **kwargs: Any) -> Any:
+        split.append(workers)
+        return real(workers, **kwargs)
+
+    monkeypatch.setattr(cc, "ThreadPoolExecutor", counting)
+    rng = random.Random(11)
+    population, total = 100_000, 1_000  # Boost's slow, exact path: at most 104,729
+    cases = [rng.randint(2, 40) for _ in range(700)]
+    exposed = [rng.randint(c, 20_000) for c in cases]
+    expected = [_one_call(c, e, population, total) for c, e in zip(cases, exposed, strict=True)]
+    assert p_values(cases, exposed, population, total) == expected
+    assert split == [threads]
+
+
 @pytest.mark.parametrize("exposure", [2, 5, 40])
 def test_p_value_edges_stay_in_range(exposure: int) -> None:
     (p,) = p_values([2], [exposure], 40, 9)

@@ -23,10 +23,12 @@ The exposures counted are remembered per live store until its audit chain's head
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import weakref
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -194,17 +196,58 @@ def _p_array(
     tail costs ~0.15 ms an element up to 104,729 devices (Boost factorises the binomials
     into primes up to there), and candidates that reach the same batches share their pair
     (33,202 candidates, 5,154 pairs for 1,000 cases at 100k devices)."""
-    # scipy.stats takes most of a second to import: only the analysis pays for it, not every
-    # start of the command line.
     import numpy as np
-    from scipy.stats import hypergeom
 
     if not len(cases):
         return np.zeros(0)
     pairs = np.stack([cases - 1, exposures], axis=1)
     distinct, where = np.unique(pairs, axis=0, return_inverse=True)
-    sf = hypergeom.sf(distinct[:, 0], population, total_cases, distinct[:, 1])
+    sf = _tails(distinct[:, 0], distinct[:, 1], population, total_cases)
     return _rounded(np.clip(sf, 0.0, 1.0))[where.reshape(-1)]
+
+
+#: Distinct (cases, exposure) pairs per thread, at least, before the tail is split between
+#: threads: below it a thread costs more than it saves.
+PAIRS_PER_THREAD: Final = 512
+
+
+def _tails(
+    below: npt.NDArray[np.int64],
+    exposures: npt.NDArray[np.int64],
+    population: int,
+    total_cases: int,
+) -> npt.NDArray[np.float64]:
+    """P(X > below) for X ~ Hypergeometric(population, total_cases, exposure), pair by pair:
+    scipy's ufunc, which lets go of Python's lock, on as many threads as this process may
+    run on (an element's value does not depend on the others, so they are the same values;
+    5,154 pairs at 100k devices took 0.86 s on one core, 0.43 s on two)."""
+    # scipy.stats takes most of a second to import: only the analysis pays for it, not every
+    # start of the command line.
+    import numpy as np
+    from scipy.stats import hypergeom
+
+    threads = min(_cores(), len(below) // PAIRS_PER_THREAD)
+    if threads < 2:
+        return np.asarray(hypergeom.sf(below, population, total_cases, exposures))
+
+    def part(i: int) -> npt.NDArray[np.float64]:
+        # Interleaved, so that each thread gets as many of the dear, large exposures.
+        mine = slice(i, None, threads)
+        return np.asarray(hypergeom.sf(below[mine], population, total_cases, exposures[mine]))
+
+    out = np.empty(len(below), dtype=np.float64)
+    with ThreadPoolExecutor(threads, thread_name_prefix="tracegraph-p") as pool:
+        for i, values in enumerate(pool.map(part, range(threads))):
+            out[i::threads] = values
+    return out
+
+
+def _cores() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def upstream_of_each(store: GraphStore, cases: Sequence[str]) -> dict[str, set[str]]:
