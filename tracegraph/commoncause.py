@@ -526,12 +526,12 @@ class ExposureMemo:
         missing = [c for c in candidates if c not in known]
         counted = _counted_exposures(store, missing) if missing else {}
         if counted and head is not None:
+            # Kept under the head read before counting: a write that landed meanwhile may be
+            # in these counts, but it moved the head, so the next analysis counts again.
             with self._lock:
                 last = self._known.get(store)
                 if last is None or last[0] != head or len(last[1]) + len(counted) > self.LIMIT:
-                    # Counted after the head was read: a write since then makes the next
-                    # analysis read a new head and count again.
-                    last = (head, {})
+                    last = (head, {})  # another state's, or too many: start afresh
                     self._known[store] = last
                 last[1].update(counted)
         return np.fromiter(
