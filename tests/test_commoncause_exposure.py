@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -345,7 +346,7 @@ def test_the_tail_split_between_threads_gives_the_same_values(
     monkeypatch.setattr(cc, "_cores", lambda: threads)
     monkeypatch.setattr(cc, "PAIRS_PER_THREAD", 100)
     split = []
-    real = cc.ThreadPoolExecutor
+    real = ThreadPoolExecutor
 
     def counting(workers: int, **kwargs: Any) -> Any:
         split.append(workers)
