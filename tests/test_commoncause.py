@@ -539,18 +539,25 @@ def test_exposures_are_counted_once_per_state_of_the_store(
     assert after == {k: v + (k in grown) for k, v in _exposure_of(first).items()}
 
 
-def test_a_view_as_of_a_time_counts_every_time(
+def test_a_view_after_the_last_write_shares_the_stores_exposures_an_older_one_counts(
     store: GraphStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     load(store, fan(2))
-    view = store.at(dt.datetime.now(dt.UTC))
+    then = dt.datetime.now(dt.UTC)
+    live = _counting_exposures(store, monkeypatch)
+    before = common_cause(store).as_json()
+    view = store.at(then)
     seen = _counting_exposures(view, monkeypatch)
-    assert (
-        common_cause(view).as_json()
-        == common_cause(view).as_json()
-        == common_cause(store).as_json()
-    )
+    # Nothing written since: the view sees the live graph (an HTTP answer's later pages).
+    assert common_cause(view).as_json() == before
+    assert (len(live), len(seen)) == (1, 0)
+    load(store, [_node("Device", "D-new", manufactured_at="2026-01-03"),
+                 _edge("PRODUCED", "Batch:B-0", "Device:D-new")])  # fmt: skip
+    # Now older than the last write: it counts every time, the graph as it was.
+    assert common_cause(view).as_json() == common_cause(view).as_json() == before
     assert len(seen) == 2
+    assert _exposure_of(common_cause(store).as_json())["Batch:B-0"] == 3
+    assert len(live) == 2
 
 
 # --------------------------------------------------------------------------- the demo

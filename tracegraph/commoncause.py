@@ -500,9 +500,10 @@ class ExposureMemo:
     1,000 cases at 1M devices). So what was counted is kept with the head of the store's
     audit chain (every write of records appends an entry, from this process or another;
     one indexed read, ~1 ms), and a later analysis on the same state counts only the
-    candidates it has not seen. A view as of a time, and a store that cannot read its head
-    alone, count every time; so does a product filter or ``units`` (their exposures depend
-    on the population and the cases). At most `LIMIT` exposures are kept per store."""
+    candidates it has not seen. A view as of a time after the last write shares its store's
+    (`_state`); an older view, and a store that cannot read its head alone, count every
+    time; so does a product filter or ``units`` (their exposures depend on the population
+    and the cases). At most `LIMIT` exposures are kept per store."""
 
     LIMIT: Final = 2_000_000
 
@@ -516,23 +517,24 @@ class ExposureMemo:
         """`exposures` of the candidates in order, from what is remembered where it can be."""
         import numpy as np
 
-        head = _state(store)
+        state = _state(store)
         known: dict[str, int] = {}
-        if head is not None:
+        if state is not None:
+            owner, head = state
             with self._lock:
-                last = self._known.get(store)
+                last = self._known.get(owner)
                 if last is not None and last[0] == head:
                     known = last[1]
         missing = [c for c in candidates if c not in known]
         counted = _counted_exposures(store, missing) if missing else {}
-        if counted and head is not None:
+        if counted and state is not None:
             # Kept under the head read before counting: a write that landed meanwhile may be
             # in these counts, but it moved the head, so the next analysis counts again.
             with self._lock:
-                last = self._known.get(store)
+                last = self._known.get(owner)
                 if last is None or last[0] != head or len(last[1]) + len(counted) > self.LIMIT:
                     last = (head, {})  # another state's, or too many: start afresh
-                    self._known[store] = last
+                    self._known[owner] = last
                 last[1].update(counted)
         return np.fromiter(
             (counted[c] if c in counted else known[c] for c in candidates),
@@ -546,12 +548,20 @@ class ExposureMemo:
             self._known.pop(store, None)
 
 
-def _state(store: object) -> str | None:
-    """The head of a live store's audit chain; None for a view as of a time, or a store that
-    cannot read its head alone (its exposures are not remembered)."""
-    if getattr(store, "as_of", None) is not None or not isinstance(store, ReadsAuditHead):
+def _state(store: object) -> tuple[object, str] | None:
+    """Where a store's exposures are remembered, and under which head of its audit chain: a
+    live store's own; a view as of a time after the last write sees the live graph (the
+    pages after the first of an HTTP answer read one), so it shares its store's. None for an
+    older view, or a store that cannot read its head alone: those count every time."""
+    if not isinstance(store, ReadsAuditHead):
         return None
-    return store.audit_head()
+    if getattr(store, "as_of", None) is None:
+        return store, store.audit_head()
+    live = getattr(store, "store", None)
+    if getattr(live, "as_of", None) is not None or not isinstance(live, ReadsAuditHead):
+        return None
+    head = store.audit_head()
+    return (live, head) if head == live.audit_head() else None
 
 
 #: The exposures remembered in this process (`ExposureMemo`).
