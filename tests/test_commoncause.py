@@ -11,9 +11,11 @@ import datetime as dt
 import io
 import json
 import math
+import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,7 +27,12 @@ from typer.testing import CliRunner, Result
 
 from cli.main import app
 from tests.support.genealogy import genealogies, keys_of
-from tracegraph.commoncause import CommonCauseResult, benjamini_hochberg, common_cause
+from tracegraph.commoncause import (
+    REMEMBERED,
+    CommonCauseResult,
+    benjamini_hochberg,
+    common_cause,
+)
 from tracegraph.demo import SUPPLIER, SUSPECT_LOT, load_demo
 from tracegraph.errors import BadInput, NotFound
 from tracegraph.importer import import_records, read_jsonl
@@ -518,11 +525,7 @@ def test_exposures_are_counted_once_per_state_of_the_store(
         k: v for k, v in _exposure_of(first).items() if k in _exposure_of(few)
     }
     # A write through another connection to the same store: the next analysis counts again.
-    if isinstance(store, Neo4jStore):
-        server = request.getfixturevalue("neo4j_server")
-        other: GraphStore = Neo4jStore(server.uri, server.user, server.password)
-    else:
-        other = EmbeddedStore(cast(EmbeddedStore, store).path)
+    other = _other(store, request)
     try:
         load(
             other,
@@ -537,6 +540,106 @@ def test_exposures_are_counted_once_per_state_of_the_store(
     assert len(seen) == 2
     grown = {"Batch:B-0", "MaterialLot:L-0", "Supplier:S-1", "Process:PR-1"}
     assert after == {k: v + (k in grown) for k, v in _exposure_of(first).items()}
+
+
+def _other(store: GraphStore, request: pytest.FixtureRequest) -> GraphStore:
+    """A second connection to the same store, as another process would open it."""
+    if isinstance(store, Neo4jStore):
+        server = request.getfixturevalue("neo4j_server")
+        return Neo4jStore(server.uri, server.user, server.password)
+    return EmbeddedStore(cast(EmbeddedStore, store).path)
+
+
+def test_a_write_that_creates_no_exposure_edge_keeps_the_exposures(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    load(store, fan(3))
+    seen = _counting_exposures(store, monkeypatch)
+    first = common_cause(store).as_json()
+    # Through another connection: a complaint on the idle device, a device no batch made yet,
+    # a changed field of a case device. Cases and population move; no exposure does.
+    other = _other(store, request)
+    try:
+        load(
+            other,
+            [
+                _node("Complaint", "C-idle", reported_at="2026-03-02", severity="malfunction"),
+                _edge("HAS_COMPLAINT", "Device:D-idle", "Complaint:C-idle"),
+                _node("Device", "D-late", manufactured_at="2026-02-02"),
+                _node("Device", "D-0-0", manufactured_at="2026-01-04"),
+            ],
+        )
+        kept = common_cause(store).as_json()
+        assert len(seen) == 1  # nothing counted again
+        assert (kept["population"], len(kept["cases"])) == (first["population"] + 1, 7)
+        REMEMBERED.forget(store)
+        assert common_cause(store).as_json() == kept  # the same as counted afresh
+        assert len(seen) == 2
+        # An edge an exposure is counted over, between devices already there: counted again.
+        load(other, [_edge("INSTALLED_IN", "Device:D-0-0", "Device:D-1-0")])
+    finally:
+        other.close()
+    after = _exposure_of(common_cause(store).as_json())
+    assert len(seen) == 3
+    assert after["Batch:B-0"] == _exposure_of(kept)["Batch:B-0"] + 1
+
+
+def test_the_embedded_stamp_stands_at_the_head_where_a_writer_did_not_keep_it(
+    tmp_path: Path,
+) -> None:
+    store = EmbeddedStore(tmp_path / "s.tgdb")
+    n = iter(range(100))
+
+    def complain() -> None:
+        i = next(n)
+        load(store, [_node("Complaint", f"C-x{i}", reported_at="2026-03-02", severity="other"),
+                     _edge("HAS_COMPLAINT", "Device:D-idle", f"Complaint:C-x{i}")])  # fmt: skip
+
+    def install() -> None:
+        i = next(n)
+        load(store, [_node("Device", f"D-x{i}", manufactured_at="2026-02-02"),
+                     _edge("INSTALLED_IN", "Device:D-0-0", f"Device:D-x{i}")])  # fmt: skip
+
+    def meta(sql: str, *params: str) -> Any:
+        with closing(sqlite3.connect(store.path)) as db, db:
+            return db.execute(sql, params).fetchone()
+
+    load(store, fan(1))
+    stamp = store.exposure_stamp()
+    complain()
+    assert store.exposure_stamp() == stamp != store.audit_head()
+    # A writer that does not keep the meta row (a TraceGraph from before it) installs a
+    # device: the row is behind the chain, so the stamp is the head ...
+    (behind,) = meta("SELECT value FROM meta WHERE name = 'exposure'")
+    install()
+    meta("UPDATE meta SET value = ? WHERE name = 'exposure'", behind)
+    head = store.audit_head()
+    assert store.exposure_stamp() == head != stamp
+    # ... and a write of complaints goes on from the head the stamp stood at.
+    complain()
+    assert store.exposure_stamp() == head != store.audit_head()
+    # The same for a store made before the row.
+    meta("DELETE FROM meta WHERE name = 'exposure'")
+    head = store.audit_head()
+    assert store.exposure_stamp() == head
+    complain()
+    assert store.exposure_stamp() == head != store.audit_head()
+    install()
+    assert store.exposure_stamp() == store.audit_head() != head
+
+
+@pytest.mark.neo4j
+def test_a_neo4j_store_emptied_and_loaded_again_is_stamped_afresh(neo4j_store: Neo4jStore) -> None:
+    # Relationships go only all at once, and the chain with them: the counts alone would
+    # match the same records loaded again, or others of the same shape.
+    load(neo4j_store, fan(2))
+    stamp = neo4j_store.exposure_stamp()
+    load(neo4j_store, [_node("Complaint", "C-x", reported_at="2026-03-02", severity="other"),
+                       _edge("HAS_COMPLAINT", "Device:D-idle", "Complaint:C-x")])  # fmt: skip
+    assert neo4j_store.exposure_stamp() == stamp
+    neo4j_store.clear()
+    load(neo4j_store, fan(2))
+    assert neo4j_store.exposure_stamp() != stamp
 
 
 def test_a_view_after_the_last_write_shares_the_stores_exposures_an_older_one_counts(

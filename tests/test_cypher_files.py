@@ -12,6 +12,7 @@ from tracegraph import queries
 from tracegraph.model import (
     DESIGN,
     EVIDENCE,
+    EXPOSURE,
     GENEALOGY,
     MAKING,
     MAX_HOPS,
@@ -259,3 +260,27 @@ def test_hinted_lookups_plan_as_unique_index_seeks(neo4j_store: Neo4jStore) -> N
         return [node["operatorType"], *(o for c in node.get("children", []) for o in operators(c))]
 
     assert any(o.startswith("NodeUniqueIndexSeek") for o in operators(plan)), operators(plan)
+
+
+def test_the_exposure_stamp_counts_every_type_an_exposure_is_counted_over() -> None:
+    # One type a pattern, so it is typed out: a type added to the model's list and not here
+    # would leave exposures remembered across the writes that change them.
+    text = queries.get("exposure_stamp").text
+    assert re.findall(r"MATCH \(\)-\[r:([A-Z_]+)\]->\(\)", text) == [str(t) for t in EXPOSURE]
+
+
+@pytest.mark.neo4j
+def test_the_exposure_stamp_is_read_from_count_stores(neo4j_store: Neo4jStore) -> None:
+    # Asked before every common-cause analysis: it must not scan the relationships.
+    plan = neo4j_store.driver.execute_query(
+        "EXPLAIN CYPHER replan=force " + queries.get("exposure_stamp").text
+    ).summary.plan
+    assert plan is not None
+
+    def operators(node: dict[str, Any]) -> list[str]:
+        return [node["operatorType"], *(o for c in node.get("children", []) for o in operators(c))]
+
+    ops = operators(plan)
+    counted = [o for o in ops if o.startswith("RelationshipCountFromCountStore")]
+    assert len(counted) == len(EXPOSURE), ops
+    assert not [o for o in ops if "Scan" in o or "Expand" in o], ops

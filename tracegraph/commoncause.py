@@ -16,8 +16,8 @@ figure after that is computed over integer arrays: the (case, candidate) pairs, 
 sums of the exposures (`exposures`; docs/common-cause.md), one p-value per distinct (cases,
 exposure) pair, the ranking and its Benjamini–Hochberg adjustment.
 
-The exposures counted are remembered per live store until its audit chain's head moves
-(`ExposureMemo`): the next analysis on the same state counts only candidates it has not seen.
+The exposures counted are remembered per live store until a write that may change one
+(`ExposureMemo`): the next analysis counts only candidates it has not seen.
 """
 
 from __future__ import annotations
@@ -45,7 +45,13 @@ from tracegraph.model import (
     iso,
     key_type,
 )
-from tracegraph.store.base import CountsExposure, GraphStore, ReadsAuditHead, StoredEdge
+from tracegraph.store.base import (
+    CountsExposure,
+    GraphStore,
+    ReadsAuditHead,
+    StampsExposure,
+    StoredEdge,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -497,10 +503,12 @@ class ExposureMemo:
     An exposure is a property of the graph, not of the cases: the suppliers, processes and
     equipment of one complaint cluster are those of the next, and they are the dear part
     (a supplier makes thousands of batches: the store's two walks were 4.6 of the 6.6 s of
-    1,000 cases at 1M devices). So what was counted is kept with the head of the store's
-    audit chain (every write of records appends an entry, from this process or another;
-    one indexed read, ~1 ms), and a later analysis on the same state counts only the
-    candidates it has not seen. A view as of a time after the last write shares its store's
+    1,000 cases at 1M devices). So what was counted is kept with a stamp that any write
+    which may change an exposure moves, from this process or another (`_state`: the store's
+    `StampsExposure.exposure_stamp`, one or two indexed reads, or the head of its audit
+    chain), and a later analysis under the same stamp counts only the candidates it has not
+    seen: complaints and service events come in, the exposures stay. A view as of a time
+    after the last write shares its store's
     (`_state`); an older view, and a store that cannot read its head alone, count every
     time; so does a product filter or ``units`` (their exposures depend on the population
     and the cases). At most `LIMIT` exposures are kept per store."""
@@ -520,20 +528,20 @@ class ExposureMemo:
         state = _state(store)
         known: dict[str, int] = {}
         if state is not None:
-            owner, head = state
+            owner, stamp = state
             with self._lock:
                 last = self._known.get(owner)
-                if last is not None and last[0] == head:
+                if last is not None and last[0] == stamp:
                     known = last[1]
         missing = [c for c in candidates if c not in known]
         counted = _counted_exposures(store, missing) if missing else {}
         if counted and state is not None:
-            # Kept under the head read before counting: a write that landed meanwhile may be
-            # in these counts, but it moved the head, so the next analysis counts again.
+            # Kept under the stamp read before counting: a write that landed meanwhile may be
+            # in these counts, but it moved the stamp, so the next analysis counts again.
             with self._lock:
                 last = self._known.get(owner)
-                if last is None or last[0] != head or len(last[1]) + len(counted) > self.LIMIT:
-                    last = (head, {})  # another state's, or too many: start afresh
+                if last is None or last[0] != stamp or len(last[1]) + len(counted) > self.LIMIT:
+                    last = (stamp, {})  # another state's, or too many: start afresh
                     self._known[owner] = last
                 last[1].update(counted)
         return np.fromiter(
@@ -549,19 +557,26 @@ class ExposureMemo:
 
 
 def _state(store: object) -> tuple[object, str] | None:
-    """Where a store's exposures are remembered, and under which head of its audit chain: a
-    live store's own; a view as of a time after the last write sees the live graph (the
-    pages after the first of an HTTP answer read one), so it shares its store's. None for an
-    older view, or a store that cannot read its head alone: those count every time."""
+    """Where a store's exposures are remembered, and under which stamp: a live store's own,
+    under its `StampsExposure.exposure_stamp` (which only a write that may change an exposure
+    moves), or its audit head (which every write moves); a view as of a time after the last
+    write sees the live graph (the pages after the first of an HTTP answer read one), so it
+    shares its store's. None for an older view, or a store that cannot read its head alone:
+    those count every time."""
     if not isinstance(store, ReadsAuditHead):
         return None
     if getattr(store, "as_of", None) is None:
-        return store, store.audit_head()
+        return store, _stamp(store)
     live = getattr(store, "store", None)
     if getattr(live, "as_of", None) is not None or not isinstance(live, ReadsAuditHead):
         return None
-    head = store.audit_head()
-    return (live, head) if head == live.audit_head() else None
+    return (live, _stamp(live)) if store.audit_head() == live.audit_head() else None
+
+
+def _stamp(store: ReadsAuditHead) -> str:
+    if isinstance(store, StampsExposure):
+        return "exposure:" + store.exposure_stamp()
+    return "head:" + store.audit_head()
 
 
 #: The exposures remembered in this process (`ExposureMemo`).

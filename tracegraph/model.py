@@ -139,6 +139,11 @@ MAKING: Final[tuple[RelType, ...]] = (
 #: cause counts a candidate's devices as those its batches made).
 OUTPUT: Final[tuple[RelType, ...]] = (R.PRODUCED, R.INSTALLED_IN)
 
+#: The edges a common-cause exposure is counted over. Edges are never removed, so a write
+#: that creates none of them (complaints, service events, shipments, fields of any record)
+#: leaves every exposure as it was.
+EXPOSURE: Final[tuple[RelType, ...]] = MAKING + OUTPUT
+
 ENDPOINTS: Final[Mapping[RelType, frozenset[tuple[EntityType, EntityType]]]] = {
     R.SUPPLIED: frozenset({(E.Supplier, E.MaterialLot)}),
     R.HAS_LOT: frozenset({(E.Material, E.MaterialLot)}),

@@ -1055,6 +1055,19 @@ class ReadsScope(Protocol):
 
 
 @runtime_checkable
+class StampsExposure(Protocol):
+    """An optional capability: a live store that tells, in one cheap read, whether a write
+    since may have changed a common-cause exposure (`EXPOSURE`). Common cause keeps the
+    exposures it counted under this stamp (`ExposureMemo`); a store without it is stamped
+    by its audit head, which every write moves."""
+
+    def exposure_stamp(self) -> str:
+        """A value that changes with every write that creates an `EXPOSURE` edge. It may
+        change more often (exposures are then counted again), never less."""
+        ...
+
+
+@runtime_checkable
 class ReadsAuditHead(Protocol):
     """An optional capability: a store that reads the hash of its last audit entry alone.
     The dashboard's quality panel asks for it on every request (`PanelCache`); without it,

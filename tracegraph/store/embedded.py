@@ -9,7 +9,9 @@ so opening costs the same at any size (see docs/adr/0003-embedded-store-on-sqlit
   (src, family, type, dst) with the reverse index (dst, family, type, src, created) beside it,
   so a walk either way over one family is one range seek per node and never reads the table;
   ``node_version`` / ``edge_version`` (earlier versions); ``audit`` (the chain, each entry as
-  the JSON it was hashed from); ``api_key``; ``meta`` (format, relationship codes);
+  the JSON it was hashed from); ``api_key``; ``meta`` (format, relationship codes, and
+  ``exposure``: the seq of the last entry whose write created an edge an exposure is
+  counted over, kept as of the entry it was last checked at, `EmbeddedStore.exposure_stamp`);
   ``outbound_event``, ``hook`` and ``hook_attempt`` (outbound events and their delivery,
   docs/hooks.md: created on open in a store made before they existed).
 - **Concurrency.** One connection per thread. Reads run in a read transaction each (one WAL
@@ -52,6 +54,7 @@ import orjson
 
 from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
+    EXPOSURE,
     FAMILY,
     GENEALOGY,
     INSTANT_FIELDS,
@@ -320,6 +323,28 @@ def _next_entry(db: sqlite3.Connection) -> tuple[AuditEntry | None, dt.datetime,
     if previous is not None and previous.at is not None:
         now = max(now, previous.at)
     return previous, now, (last[0] + 1) if last else 1
+
+
+#: The types of the edges an exposure is counted over, to look up.
+_EXPOSURE_TYPES: Final = frozenset(EXPOSURE)
+
+
+def _note_exposure(db: sqlite3.Connection, seq: int, *, changed: bool) -> None:
+    """Inside the write that appends audit entry ``seq``: keep the ``exposure`` meta row (the
+    last entry whose write may have changed an exposure, as of ``seq``) true. Where the row is
+    missing or behind (a store from before it, a writer that did not keep it), nothing is
+    known of the entries before ``seq``: the last is taken to be the one before, the head
+    the stamp stood at (`EmbeddedStore.exposure_stamp`), so it does not move."""
+    row = db.execute("SELECT value FROM meta WHERE name = 'exposure'").fetchone()
+    if changed:
+        last = seq
+    elif row is not None and int(row[0].split()[0]) == seq - 1:
+        last = int(row[0].split()[1])
+    else:
+        last = seq - 1
+    db.execute(
+        "INSERT OR REPLACE INTO meta (name, value) VALUES ('exposure', ?)", (f"{seq} {last}",)
+    )
 
 
 def _entry_from_row(blob: bytes | str) -> AuditEntry:
@@ -1315,6 +1340,7 @@ def _append_case_entry(db: sqlite3.Connection, request: WriteRequest, source: st
         "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
         (seq, us(now), orjson.dumps(entry.as_json()).decode()),
     )
+    _note_exposure(db, seq, changed=False)
     return entry
 
 
@@ -1929,6 +1955,19 @@ class EmbeddedStore(_Reads):
     def at(self, as_of: dt.datetime) -> EmbeddedAsOf:
         return EmbeddedAsOf(self, as_of)
 
+    def exposure_stamp(self) -> str:
+        """`StampsExposure`: the hash of the last audit entry whose write created an
+        `EXPOSURE` edge, from the ``exposure`` meta row, which every write keeps (two indexed
+        reads). Where the row is behind the chain (a write that did not keep it), the head's
+        hash."""
+        with self._snapshot() as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'exposure'").fetchone()
+            (head,) = db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()
+            checked, last = map(int, row[0].split()) if row is not None else (-1, head)
+            seq = last if checked == head else head
+            found = db.execute("SELECT entry FROM audit WHERE seq = ?", (seq,)).fetchone()
+        return _entry_from_row(found[0]).hash if found else GENESIS
+
     # ------------------------------------------------------------------ writes
 
     def write(
@@ -2073,6 +2112,7 @@ class EmbeddedStore(_Reads):
             "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
             (seq, t, orjson.dumps(entry.as_json()).decode()),
         )
+        _note_exposure(db, seq, changed=any(e.type in _EXPOSURE_TYPES for e in made))
         summary.audit_seq = seq
         return summary
 
@@ -2198,6 +2238,7 @@ class EmbeddedStore(_Reads):
                 "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
                 (seq, t, orjson.dumps(entry.as_json()).decode()),
             )
+            _note_exposure(db, seq, changed=True)
             summary.audit_seq = seq
             return summary
 

@@ -921,6 +921,15 @@ class Neo4jStore(_GraphReads):
     def at(self, as_of: dt.datetime) -> Neo4jAsOf:
         return Neo4jAsOf(self, as_of)
 
+    def exposure_stamp(self) -> str:
+        """`StampsExposure`: the count of each type of relationship an exposure is counted
+        over (each from its count store) and the first audit entry's hash, in one query."""
+        records = self._read("exposure_stamp")
+        if not records:
+            return GENESIS
+        counts = ",".join(str(n) for n in records[0]["counts"])
+        return f"{records[0]['first'] or GENESIS}:{counts}"
+
     # ------------------------------------------------------------------ health, and API keys
 
     def _write_one(self, name: str, **params: Any) -> list[neo4j.Record]:
