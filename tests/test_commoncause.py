@@ -13,6 +13,7 @@ import json
 import math
 import sqlite3
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
@@ -626,6 +627,58 @@ def test_the_embedded_stamp_stands_at_the_head_where_a_writer_did_not_keep_it(
     assert store.exposure_stamp() == head != store.audit_head()
     install()
     assert store.exposure_stamp() == store.audit_head() != head
+
+
+def test_the_next_process_reads_the_exposures_the_embedded_store_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "s.tgdb"
+    first = EmbeddedStore(path)
+    load(first, fan(3))
+    answer = common_cause(first).as_json()
+    # Another process opens the store: nothing remembered in it, all kept in the file.
+    second = EmbeddedStore(path)
+    seen = _counting_exposures(second, monkeypatch)
+    assert common_cause(second).as_json() == answer
+    assert seen == []
+    # A device made by B-0: its exposure, and those above it, are counted again.
+    load(first, [_node("Device", "D-new", manufactured_at="2026-01-03"),
+                 _edge("PRODUCED", "Batch:B-0", "Device:D-new")])  # fmt: skip
+    after = _exposure_of(common_cause(second).as_json())
+    assert len(seen) == 1
+    assert after["Batch:B-0"] == _exposure_of(answer)["Batch:B-0"] + 1
+    third = EmbeddedStore(path)
+    assert _exposure_of(common_cause(third).as_json()) == after
+    assert len(seen) == 1  # (third's were kept by second)
+    # Forgetting drops what the file keeps too: the next process counts.
+    REMEMBERED.forget(third)
+    fourth = EmbeddedStore(path)
+    counted = _counting_exposures(fourth, monkeypatch)
+    assert _exposure_of(common_cause(fourth).as_json()) == after
+    assert len(counted) == 1
+
+
+def test_an_analysis_does_not_wait_for_a_writer_to_keep_its_exposures(tmp_path: Path) -> None:
+    path = tmp_path / "s.tgdb"
+    load(EmbeddedStore(path), fan(2))
+    expected = common_cause(EmbeddedStore(path)).as_json()
+    REMEMBERED.forget(EmbeddedStore(path))
+    store = EmbeddedStore(path, busy_seconds=60)
+    answers: list[dict[str, Any]] = []
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")  # an import holding the write lock
+        worker = threading.Thread(target=lambda: answers.append(common_cause(store).as_json()))
+        worker.start()
+        worker.join(timeout=30)
+        done = not worker.is_alive()
+        writer.execute("ROLLBACK")
+    worker.join()
+    assert done, "the analysis waited for the writer"
+    assert answers == [expected]
+    # Nothing was kept: the next process counts.
+    assert EmbeddedStore(path).kept_exposures("anything", ["Batch:B-0"]) == {}
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT count(*) FROM exposure_kept").fetchone() == (0,)
 
 
 @pytest.mark.neo4j

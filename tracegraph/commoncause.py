@@ -16,8 +16,9 @@ figure after that is computed over integer arrays: the (case, candidate) pairs, 
 sums of the exposures (`exposures`; docs/common-cause.md), one p-value per distinct (cases,
 exposure) pair, the ranking and its Benjamini–Hochberg adjustment.
 
-The exposures counted are remembered per live store until a write that may change one
-(`ExposureMemo`): the next analysis counts only candidates it has not seen.
+The exposures counted are remembered per live store, and kept in the embedded store's file
+for the next process, until a write that may change one (`ExposureMemo`): the next analysis
+counts only candidates it has not seen.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from tracegraph.model import (
 from tracegraph.store.base import (
     CountsExposure,
     GraphStore,
+    KeepsExposures,
     ReadsAuditHead,
     StampsExposure,
     StoredEdge,
@@ -507,11 +509,13 @@ class ExposureMemo:
     which may change an exposure moves, from this process or another (`_state`: the store's
     `StampsExposure.exposure_stamp`, one or two indexed reads, or the head of its audit
     chain), and a later analysis under the same stamp counts only the candidates it has not
-    seen: complaints and service events come in, the exposures stay. A view as of a time
-    after the last write shares its store's
-    (`_state`); an older view, and a store that cannot read its head alone, count every
-    time; so does a product filter or ``units`` (their exposures depend on the population
-    and the cases). At most `LIMIT` exposures are kept per store."""
+    seen: complaints and service events come in, the exposures stay. A store that keeps
+    them (`KeepsExposures`: the embedded store, in its file) hands them to the next process
+    too: each `tracegraph common-cause` command is one. A view as of a time after the last
+    write shares its store's (`_state`); an older view, and a store that cannot read its
+    head alone, count every time; so does a product filter or ``units`` (their exposures
+    depend on the population and the cases). At most `LIMIT` exposures are remembered per
+    store."""
 
     LIMIT: Final = 2_000_000
 
@@ -522,38 +526,50 @@ class ExposureMemo:
         )
 
     def exposures(self, store: CountsExposure, candidates: Sequence[str]) -> npt.NDArray[np.int64]:
-        """`exposures` of the candidates in order, from what is remembered where it can be."""
+        """`exposures` of the candidates in order, from what is remembered where it can be:
+        in this process, else in the store (`KeepsExposures`), else counted."""
         import numpy as np
 
         state = _state(store)
         known: dict[str, int] = {}
+        found: dict[str, int] = {}  # kept by the store, or counted now
+        missing = list(candidates)
         if state is not None:
             owner, stamp = state
             with self._lock:
                 last = self._known.get(owner)
                 if last is not None and last[0] == stamp:
                     known = last[1]
-        missing = [c for c in candidates if c not in known]
+            missing = [c for c in candidates if c not in known]
+            if missing and isinstance(owner, KeepsExposures):
+                found = owner.kept_exposures(stamp, missing)
+                missing = [c for c in missing if c not in found]
         counted = _counted_exposures(store, missing) if missing else {}
-        if counted and state is not None:
+        found.update(counted)
+        if found and state is not None:
             # Kept under the stamp read before counting: a write that landed meanwhile may be
             # in these counts, but it moved the stamp, so the next analysis counts again.
+            if counted and isinstance(owner, KeepsExposures):
+                owner.keep_exposures(stamp, counted)
             with self._lock:
                 last = self._known.get(owner)
-                if last is None or last[0] != stamp or len(last[1]) + len(counted) > self.LIMIT:
+                if last is None or last[0] != stamp or len(last[1]) + len(found) > self.LIMIT:
                     last = (stamp, {})  # another state's, or too many: start afresh
                     self._known[owner] = last
-                last[1].update(counted)
+                last[1].update(found)
         return np.fromiter(
-            (counted[c] if c in counted else known[c] for c in candidates),
+            (found[c] if c in found else known[c] for c in candidates),
             dtype=np.int64,
             count=len(candidates),
         )
 
     def forget(self, store: object) -> None:
-        """Count everything again on the next analysis of ``store`` (as a write would)."""
+        """Count everything again on the next analysis of ``store`` (as a write would): drop
+        what this process remembers and what the store keeps."""
         with self._lock:
             self._known.pop(store, None)
+        if isinstance(store, KeepsExposures):
+            store.forget_exposures()
 
 
 def _state(store: object) -> tuple[object, str] | None:

@@ -1068,6 +1068,28 @@ class StampsExposure(Protocol):
 
 
 @runtime_checkable
+class KeepsExposures(Protocol):
+    """An optional capability: a store that keeps the exposures common cause counted, under
+    their stamp (`StampsExposure`), for the next process that opens it: each
+    `tracegraph common-cause` command is one, and counting them is the dear part. A cache:
+    keeping may be skipped (the store busy with a write, a read-only file), never waited
+    for, and what is kept under another stamp is never read."""
+
+    def kept_exposures(self, stamp: str, keys: Sequence[str]) -> dict[str, int]:
+        """The exposures kept under ``stamp`` of those of ``keys`` that are kept."""
+        ...
+
+    def keep_exposures(self, stamp: str, counted: Mapping[str, int]) -> None:
+        """Keep ``counted`` under ``stamp`` (dropping what was kept under another), if the
+        store can be written at once."""
+        ...
+
+    def forget_exposures(self) -> None:
+        """Drop every kept exposure."""
+        ...
+
+
+@runtime_checkable
 class ReadsAuditHead(Protocol):
     """An optional capability: a store that reads the hash of its last audit entry alone.
     The dashboard's quality panel asks for it on every request (`PanelCache`); without it,

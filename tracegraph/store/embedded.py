@@ -13,7 +13,8 @@ so opening costs the same at any size (see docs/adr/0003-embedded-store-on-sqlit
   ``exposure``: the seq of the last entry whose write created an edge an exposure is
   counted over, kept as of the entry it was last checked at, `EmbeddedStore.exposure_stamp`);
   ``outbound_event``, ``hook`` and ``hook_attempt`` (outbound events and their delivery,
-  docs/hooks.md: created on open in a store made before they existed).
+  docs/hooks.md); ``exposure_kept`` (common cause's counted exposures, a cache for the next
+  process: docs/common-cause.md); each created on open in a store made before it existed.
 - **Concurrency.** One connection per thread. Reads run in a read transaction each (one WAL
   snapshot per primitive, never waiting for a writer); a write is one ``BEGIN IMMEDIATE``
   transaction that plans its diff from what it reads inside the lock, so two processes that
@@ -234,6 +235,19 @@ CREATE TABLE IF NOT EXISTS recall_case_action (
 ) WITHOUT ROWID;
 """
 _CASE_TABLES: Final = ("recall_case", "recall_case_action")
+
+#: Common cause's counted exposures, kept for the next process (`EmbeddedStore.keep_exposures`),
+#: all under one stamp, the ``exposure_kept`` meta row; made on open like the outbound tables.
+_KEPT_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS exposure_kept (key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+"""
+_KEPT_TABLES: Final = ("exposure_kept",)
+
+#: The tables a store made by an earlier version may lack, made on its first open by this one.
+_ADDED_TABLES: Final = _OUTBOX_TABLES + _CASE_TABLES + _KEPT_TABLES
+
+#: At most this many exposures are kept: beyond, a keep starts afresh.
+_KEPT_LIMIT: Final = 2_000_000
 
 
 class StoreBusy(StoreUnavailable):
@@ -1798,10 +1812,10 @@ class EmbeddedStore(_Reads):
         with self._snapshot() as db:
             found = db.execute(
                 f"SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-                f"AND name IN ({_marks(len(_OUTBOX_TABLES + _CASE_TABLES))})",
-                _OUTBOX_TABLES + _CASE_TABLES,
+                f"AND name IN ({_marks(len(_ADDED_TABLES))})",
+                _ADDED_TABLES,
             ).fetchone()[0]
-        if found == len(_OUTBOX_TABLES + _CASE_TABLES):
+        if found == len(_ADDED_TABLES):
             return
         db = self._db()
         try:
@@ -1967,6 +1981,73 @@ class EmbeddedStore(_Reads):
             seq = last if checked == head else head
             found = db.execute("SELECT entry FROM audit WHERE seq = ?", (seq,)).fetchone()
         return _entry_from_row(found[0]).hash if found else GENESIS
+
+    def kept_exposures(self, stamp: str, keys: Sequence[str]) -> dict[str, int]:
+        """`KeepsExposures`: one read of the keys asked for, if the rows are ``stamp``'s."""
+        with self._snapshot() as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'exposure_kept'").fetchone()
+            if row is None or row[0] != stamp:
+                return {}
+            return dict(
+                db.execute(
+                    "SELECT k.key, k.n FROM json_each(?) AS j "
+                    "JOIN exposure_kept AS k ON k.key = j.value",
+                    (orjson.dumps(list(keys)).decode(),),
+                )
+            )
+
+    def keep_exposures(self, stamp: str, counted: Mapping[str, int]) -> None:
+        """`KeepsExposures`: one write transaction, if the write lock is free now (an import
+        that holds it is not waited for: this is a cache), and none in a file this process
+        cannot write."""
+        with self._at_once() as db:
+            if db is None:
+                return
+            row = db.execute("SELECT value FROM meta WHERE name = 'exposure_kept'").fetchone()
+            (held,) = db.execute("SELECT count(*) FROM exposure_kept").fetchone()
+            if row is None or row[0] != stamp or held + len(counted) > _KEPT_LIMIT:
+                db.execute("DELETE FROM exposure_kept")
+                db.execute(
+                    "INSERT OR REPLACE INTO meta (name, value) VALUES ('exposure_kept', ?)",
+                    (stamp,),
+                )
+            db.executemany(
+                "INSERT OR REPLACE INTO exposure_kept (key, n) VALUES (?, ?)", counted.items()
+            )
+
+    def forget_exposures(self) -> None:
+        """`KeepsExposures`: waits for the write lock like any write."""
+        with self._writing() as db:
+            db.execute("DELETE FROM exposure_kept")
+            db.execute("DELETE FROM meta WHERE name = 'exposure_kept'")
+
+    @contextmanager
+    def _at_once(self) -> Iterator[sqlite3.Connection | None]:
+        """A write transaction if one can begin without waiting, else None; an error inside
+        rolls it back and is dropped (for writes that only save work)."""
+        db = self._db()
+        if db.in_transaction:
+            yield None
+            return
+        try:
+            db.execute("PRAGMA busy_timeout = 0")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            finally:
+                db.execute(f"PRAGMA busy_timeout = {int(self.busy_seconds * 1000)}")
+        except sqlite3.Error:
+            yield None
+            return
+        try:
+            yield db
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
 
     # ------------------------------------------------------------------ writes
 
@@ -2352,8 +2433,9 @@ def create_schema(db: sqlite3.Connection) -> None:
 
 
 def create_outbox(db: sqlite3.Connection) -> None:
-    """The outbound and case tables that are missing, inside the caller's transaction."""
-    for statement in (_OUTBOX_SCHEMA + ";" + _CASE_SCHEMA).split(";"):
+    """The outbound, case and kept-exposure tables that are missing, inside the caller's
+    transaction."""
+    for statement in (_OUTBOX_SCHEMA + ";" + _CASE_SCHEMA + ";" + _KEPT_SCHEMA).split(";"):
         if statement.strip():
             db.execute(statement)
 
