@@ -499,9 +499,9 @@ def _counting_exposures(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> l
     seen: list[list[str]] = []
     real = store.batch_exposure
 
-    def counted(seeds: Any) -> Any:
+    def counted(seeds: Any, **kwargs: Any) -> Any:
         seen.append(sorted(seeds))
-        return real(seeds)
+        return real(seeds, **kwargs)
 
     monkeypatch.setattr(store, "batch_exposure", counted)
     return seen
@@ -509,6 +509,14 @@ def _counting_exposures(store: GraphStore, monkeypatch: pytest.MonkeyPatch) -> l
 
 def _exposure_of(answer: dict[str, Any]) -> dict[str, int]:
     return {h["key"]: h["exposure"] for h in answer["ranking"]}
+
+
+def _other(store: GraphStore, request: pytest.FixtureRequest) -> GraphStore:
+    """A second connection to the same store, as another process would open it."""
+    if isinstance(store, Neo4jStore):
+        server = request.getfixturevalue("neo4j_server")
+        return Neo4jStore(server.uri, server.user, server.password)
+    return EmbeddedStore(cast(EmbeddedStore, store).path)
 
 
 def test_exposures_are_counted_once_per_state_of_the_store(
@@ -541,14 +549,6 @@ def test_exposures_are_counted_once_per_state_of_the_store(
     assert len(seen) == 2
     grown = {"Batch:B-0", "MaterialLot:L-0", "Supplier:S-1", "Process:PR-1"}
     assert after == {k: v + (k in grown) for k, v in _exposure_of(first).items()}
-
-
-def _other(store: GraphStore, request: pytest.FixtureRequest) -> GraphStore:
-    """A second connection to the same store, as another process would open it."""
-    if isinstance(store, Neo4jStore):
-        server = request.getfixturevalue("neo4j_server")
-        return Neo4jStore(server.uri, server.user, server.password)
-    return EmbeddedStore(cast(EmbeddedStore, store).path)
 
 
 def test_a_write_that_creates_no_exposure_edge_keeps_the_exposures(
@@ -679,6 +679,17 @@ def test_an_analysis_does_not_wait_for_a_writer_to_keep_its_exposures(tmp_path: 
     assert EmbeddedStore(path).kept_exposures("anything", ["Batch:B-0"]) == {}
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT count(*) FROM exposure_kept").fetchone() == (0,)
+
+
+def test_a_kept_table_of_another_shape_is_a_cache_that_holds_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "s.tgdb"
+    load(EmbeddedStore(path), fan(2))
+    expected = common_cause(EmbeddedStore(path), units=True).as_json()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("DROP TABLE exposure_kept")
+        db.execute("CREATE TABLE exposure_kept (key TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    for _ in range(2):
+        assert common_cause(EmbeddedStore(path), units=True).as_json() == expected
 
 
 @pytest.mark.neo4j

@@ -20,6 +20,7 @@ from tests.support.genealogy import genealogies, keys_of
 from tracegraph.commoncause import (
     CANDIDATE_TYPES,
     P_DIGITS,
+    common_cause,
     exposures,
     p_value,
     p_values,
@@ -242,6 +243,32 @@ def test_batch_exposure_numbers_each_seeds_batches_and_counts_what_they_make(
     assert store.device_count() == len(store.keys_of_type(E.Device))
 
 
+def _units_both_ways(store: GraphStore, cases: list[str]) -> dict[str, Any]:
+    """Common cause among the units, counted in the store and listed (`units_of`): the same."""
+    counted = common_cause(store, cases, units=True).as_json()
+    assert common_cause(_without_counts(store), cases, units=True).as_json() == counted
+    return counted
+
+
+def test_units_counted_in_the_store_equal_the_units_listed(store: GraphStore) -> None:
+    _load(store, FIXED)
+    devices = sorted(k for k in keys_of(FIXED) if key_type(k) is E.Device)
+    every = _units_both_ways(store, devices)
+    # Every device is a case, so every device is a unit.
+    assert every["units"] == every["population"] == len(devices)
+    assert all(h["unit_exposure"] == h["exposure"] for h in every["ranking"])
+    # D-S1 is installed in D-X1, and D-X1 in D-T1: no units, unless cases.
+    some = _units_both_ways(store, ["Device:D-S1", "Device:D-T1", "Device:D-T2"])
+    assert some["units"] == len(devices) - 1
+    rank = {h["key"]: h for h in some["ranking"]}
+    assert rank["Supplier:S-1"]["unit_exposure"] == rank["Supplier:S-1"]["exposure"] - 1
+    # Asked again: remembered, the same.
+    assert (
+        common_cause(store, ["Device:D-S1", "Device:D-T1", "Device:D-T2"], units=True).as_json()
+        == some
+    )
+
+
 def test_upstream_through_the_parents_equals_one_closure_per_case(store: GraphStore) -> None:
     _load(store, FIXED)
     devices = sorted(k for k in keys_of(FIXED) if key_type(k) is E.Device)
@@ -307,6 +334,9 @@ def test_exposure_equals_a_plain_count_on_random_genealogies(
                 if up
             }
             assert upstream_of_each(store, devices) == plain, store.kind
+            if members is None and len(devices) >= 2:
+                cases = data.draw(st.lists(st.sampled_from(devices), min_size=2, unique=True))
+                _units_both_ways(store, sorted(cases))
             if members is None:
                 counted = store.reach(
                     candidates, GENEALOGY, Direction.down, target=E.Device, each=True, count=True

@@ -468,7 +468,7 @@ def _exposures(
     reaches (None without): both from the same made(b), read whole once when units are asked
     for."""
     if members is None and units is None and isinstance(store, CountsExposure):
-        return REMEMBERED.exposures(store, candidates), None
+        return REMEMBERED.exposures(store, candidates)[0], None
     # Only the batches of each making closure: its lots are walked through, not sent.
     making = store.reach(candidates, MAKING, Direction.down, target=EntityType.Batch, each=True)
     number: dict[str, int] = {}
@@ -489,13 +489,26 @@ def _exposures(
     return exposure, _Outputs.whole(made, units).exposure(reach)
 
 
-def _counted_exposures(store: CountsExposure, candidates: Sequence[str]) -> dict[str, int]:
-    """`exposures` over every device, from the store's `CountsExposure.batch_exposure`."""
-    parts = store.batch_exposure(candidates)
+def _counted_exposures(
+    store: CountsExposure, candidates: Sequence[str], installed: bool
+) -> tuple[dict[str, int], dict[str, int]]:
+    """`exposures` over every device, from the store's `CountsExposure.batch_exposure`; with
+    ``installed``, also how many of those devices are installed in another (else empty)."""
+    parts = (
+        store.batch_exposure(candidates, installed=True)
+        if installed
+        else store.batch_exposure(candidates)
+    )
     mine = [parts.batches.get(c, ()) for c in candidates]
     reach = _reach_matrix(mine, len(parts.sole))
     counted = _Outputs.grouped(parts.sole, parts.groups).exposure(reach)
-    return dict(zip(candidates, counted.tolist(), strict=True))
+    if not installed:
+        return dict(zip(candidates, counted.tolist(), strict=True)), {}
+    inside = _Outputs.grouped(parts.sole_installed, parts.installed_groups).exposure(reach)
+    return (
+        dict(zip(candidates, counted.tolist(), strict=True)),
+        dict(zip(candidates, inside.tolist(), strict=True)),
+    )
 
 
 class ExposureMemo:
@@ -513,55 +526,101 @@ class ExposureMemo:
     them (`KeepsExposures`: the embedded store, in its file) hands them to the next process
     too: each `tracegraph common-cause` command is one. A view as of a time after the last
     write shares its store's (`_state`); an older view, and a store that cannot read its
-    head alone, count every time; so does a product filter or ``units`` (their exposures
-    depend on the population and the cases). At most `LIMIT` exposures are remembered per
+    head alone, count every time; so does a product filter (its exposures depend on the
+    population). With ``units``, how many of each candidate's devices are installed in
+    another is remembered beside its exposure. At most `LIMIT` exposures are remembered per
     store."""
 
     LIMIT: Final = 2_000_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._known: weakref.WeakKeyDictionary[object, tuple[str, dict[str, int]]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._known: weakref.WeakKeyDictionary[object, _Remembered] = weakref.WeakKeyDictionary()
 
-    def exposures(self, store: CountsExposure, candidates: Sequence[str]) -> npt.NDArray[np.int64]:
+    def exposures(
+        self, store: CountsExposure, candidates: Sequence[str], installed: bool = False
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
         """`exposures` of the candidates in order, from what is remembered where it can be:
-        in this process, else in the store (`KeepsExposures`), else counted."""
+        in this process, else in the store (`KeepsExposures`), else counted; with
+        ``installed``, also how many of those devices are installed in another (else None)."""
         import numpy as np
 
         state = _state(store)
-        known: dict[str, int] = {}
-        found: dict[str, int] = {}  # kept by the store, or counted now
+        known = _Remembered("", {}, {}, None)
+        devices: dict[str, int] = {}  # kept by the store, or counted now
+        inside: dict[str, int] = {}
         missing = list(candidates)
+
+        def lacking(c: str, mine: dict[str, int], mine_inside: dict[str, int]) -> bool:
+            return c not in mine or (installed and c not in mine_inside)
+
         if state is not None:
             owner, stamp = state
             with self._lock:
                 last = self._known.get(owner)
-                if last is not None and last[0] == stamp:
-                    known = last[1]
-            missing = [c for c in candidates if c not in known]
+                if last is not None and last.stamp == stamp:
+                    known = last
+            missing = [c for c in candidates if lacking(c, known.devices, known.installed)]
             if missing and isinstance(owner, KeepsExposures):
-                found = owner.kept_exposures(stamp, missing)
-                missing = [c for c in missing if c not in found]
-        counted = _counted_exposures(store, missing) if missing else {}
-        found.update(counted)
-        if found and state is not None:
+                for key, (n, n_inside) in owner.kept_exposures(stamp, missing).items():
+                    devices[key] = n
+                    if n_inside is not None:
+                        inside[key] = n_inside
+                missing = [c for c in missing if lacking(c, devices, inside)]
+        counted, counted_inside = (
+            _counted_exposures(store, missing, installed) if missing else ({}, {})
+        )
+        devices.update(counted)
+        inside.update(counted_inside)
+        if devices and state is not None:
             # Kept under the stamp read before counting: a write that landed meanwhile may be
             # in these counts, but it moved the stamp, so the next analysis counts again.
             if counted and isinstance(owner, KeepsExposures):
-                owner.keep_exposures(stamp, counted)
+                owner.keep_exposures(
+                    stamp, {c: (n, counted_inside.get(c)) for c, n in counted.items()}
+                )
             with self._lock:
                 last = self._known.get(owner)
-                if last is None or last[0] != stamp or len(last[1]) + len(found) > self.LIMIT:
-                    last = (stamp, {})  # another state's, or too many: start afresh
+                if (
+                    last is None
+                    or last.stamp != stamp
+                    or len(last.devices) + len(devices) > self.LIMIT
+                ):
+                    last = _Remembered(stamp, {}, {}, None)  # another state's, or too many
                     self._known[owner] = last
-                last[1].update(found)
-        return np.fromiter(
-            (found[c] if c in found else known[c] for c in candidates),
-            dtype=np.int64,
-            count=len(candidates),
+                last.devices.update(devices)
+                last.installed.update(inside)
+
+        def column(mine: dict[str, int], theirs: dict[str, int]) -> npt.NDArray[np.int64]:
+            return np.fromiter(
+                (mine[c] if c in mine else theirs[c] for c in candidates),
+                dtype=np.int64,
+                count=len(candidates),
+            )
+
+        return (
+            column(devices, known.devices),
+            column(inside, known.installed) if installed else None,
         )
+
+    def installed_count(self, store: CountsExposure) -> int:
+        """`CountsExposure.installed_count`, remembered like the exposures (not kept)."""
+        state = _state(store)
+        if state is None:
+            return store.installed_count()
+        owner, stamp = state
+        with self._lock:
+            last = self._known.get(owner)
+            if last is not None and last.stamp == stamp and last.installed_count is not None:
+                return last.installed_count
+        n = store.installed_count()
+        with self._lock:
+            last = self._known.get(owner)
+            if last is None or last.stamp != stamp:
+                last = _Remembered(stamp, {}, {}, None)
+                self._known[owner] = last
+            last.installed_count = n
+        return n
 
     def forget(self, store: object) -> None:
         """Count everything again on the next analysis of ``store`` (as a write would): drop
@@ -570,6 +629,18 @@ class ExposureMemo:
             self._known.pop(store, None)
         if isinstance(store, KeepsExposures):
             store.forget_exposures()
+
+
+@dataclass
+class _Remembered:
+    """What `ExposureMemo` holds of one store, under one stamp: each candidate's exposure,
+    how many of those devices are installed in another (where asked), and how many devices
+    are installed in another in all (once asked)."""
+
+    stamp: str
+    devices: dict[str, int]
+    installed: dict[str, int]
+    installed_count: int | None
 
 
 def _state(store: object) -> tuple[object, str] | None:
@@ -711,8 +782,9 @@ def common_cause(
     whose severity is ``severity`` and whose ``reported_at`` lies in [start, end]. ``product``
     narrows the population (and so the cases) to the devices built in that product's batches.
     With ``units``, every ranked entity also says how many units (`units_of`) it reaches and
-    the p-value of its cases among the units (`Hotspot.unit_p_value`), from the same walk
-    (one more ``edges`` call); the ranking is the same.
+    the p-value of its cases among the units (`Hotspot.unit_p_value`), from the same walk;
+    the ranking is the same. Over every device, a store that counts gives the units as
+    numbers (its installed devices, and each candidate's), not as keys.
     """
     import numpy as np
 
@@ -758,13 +830,23 @@ def common_cause(
     }
     scope = product_key or ALL_DEVICES
 
-    field = units_of(store, members, cases) if units else None
+    # The units among every device are counted, not listed, where the store counts: every
+    # device less those installed in another, but for the cases (`units_of`).
+    counted_units = units and members is None and isinstance(store, CountsExposure)
+    field = units_of(store, members, cases) if units and not counted_units else None
+    installed_cases: set[str] = set()
+    unit_count = len(field) if field is not None else None
+    if counted_units:
+        assert isinstance(store, CountsExposure)
+        installed_cases = {
+            e.src for e in store.edges(cases, [RelType.INSTALLED_IN], Direction.down, props=False)
+        }
+        unit_count = population - REMEMBERED.installed_count(store) + len(installed_cases)
 
     def result(upstream: int, ranking: list[Hotspot]) -> CommonCauseResult:
         return CommonCauseResult(
-            cases, population, scope, filters, complaints, upstream, ranking,
-            units=len(field) if field is not None else None,
-        )  # fmt: skip
+            cases, population, scope, filters, complaints, upstream, ranking, units=unit_count
+        )
 
     if len(cases) < MIN_CASES:
         return result(0, [])
@@ -776,7 +858,19 @@ def common_cause(
         return result(incidence.upstream, [])
 
     # Two queries for every candidate's exposure, whatever their number.
-    exposure, unit_exposure = _exposures(store, candidates, members, field)
+    if counted_units:
+        assert isinstance(store, CountsExposure)
+        exposure, inside = REMEMBERED.exposures(store, candidates, installed=True)
+        assert inside is not None
+        # Of the devices each reaches, those installed in another are no units, but for the
+        # cases among them: the incidence says which cases each reaches.
+        flags = np.fromiter((c in installed_cases for c in cases), dtype=np.bool_, count=len(cases))
+        back = np.concatenate(([0], np.cumsum(flags[incidence.cases], dtype=np.int64)))
+        unit_exposure: npt.NDArray[np.int64] | None = (
+            exposure - inside + back[incidence.indptr[1:]] - back[incidence.indptr[:-1]]
+        )
+    else:
+        exposure, unit_exposure = _exposures(store, candidates, members, field)
 
     names = store.nodes(k for k in candidates if key_type(k) in NAMED_TYPES)
     hits = incidence.counts
@@ -790,8 +884,8 @@ def common_cause(
         )
     p = _p_array(hits, exposure, population, len(cases))
     unit_p = (
-        _p_array(hits, unit_exposure, len(field), len(cases))
-        if field is not None and unit_exposure is not None
+        _p_array(hits, unit_exposure, unit_count, len(cases))
+        if unit_count is not None and unit_exposure is not None
         else None
     )
     # p ascending, then cases and rate descending, then key (the candidates are in key order).

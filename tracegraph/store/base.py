@@ -155,6 +155,10 @@ class BatchExposure:
     sole: Sequence[int]
     #: The other devices, per group: the batch numbers that reach them, and how many they are.
     groups: Sequence[tuple[Sequence[int], int]]
+    #: Asked for with ``installed=True``: the same two, of the devices installed in another
+    #: device only (each with an INSTALLED_IN edge out): a unit is any other device.
+    sole_installed: Sequence[int] = ()
+    installed_groups: Sequence[tuple[Sequence[int], int]] = ()
 
 
 @dataclass(frozen=True)
@@ -961,11 +965,17 @@ class CountsExposure(Protocol):
         each key once, not once per seed above it."""
         ...
 
-    def batch_exposure(self, seeds: Iterable[str]) -> BatchExposure:
+    def batch_exposure(self, seeds: Iterable[str], installed: bool = False) -> BatchExposure:
         """The batches each seed makes and what they make (`BatchExposure`): the same sets as
         ``reach(seeds, MAKING, Direction.down, target=Batch, each=True)`` (with a batch seed
         itself) and ``reach(batches, OUTPUT, Direction.down, each=True)``, less the keys of
-        the devices, which are only counted. Seeds not in the store are left out."""
+        the devices, which are only counted; with ``installed``, those installed in another
+        device counted apart as well. Seeds not in the store are left out."""
+        ...
+
+    def installed_count(self) -> int:
+        """How many devices are installed in another (an INSTALLED_IN edge out): the
+        devices less the units (`commoncause.units_of`)."""
         ...
 
 
@@ -1075,13 +1085,15 @@ class KeepsExposures(Protocol):
     keeping may be skipped (the store busy with a write, a read-only file), never waited
     for, and what is kept under another stamp is never read."""
 
-    def kept_exposures(self, stamp: str, keys: Sequence[str]) -> dict[str, int]:
-        """The exposures kept under ``stamp`` of those of ``keys`` that are kept."""
+    def kept_exposures(self, stamp: str, keys: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """Of those of ``keys`` that are kept under ``stamp``: each one's exposure, and how
+        many of those devices are installed in another (None where that was not counted)."""
         ...
 
-    def keep_exposures(self, stamp: str, counted: Mapping[str, int]) -> None:
-        """Keep ``counted`` under ``stamp`` (dropping what was kept under another), if the
-        store can be written at once."""
+    def keep_exposures(self, stamp: str, counted: Mapping[str, tuple[int, int | None]]) -> None:
+        """Keep ``counted`` (as `kept_exposures` gives them; None keeps what is kept) under
+        ``stamp``, dropping what was kept under another, if the store can be written at
+        once."""
         ...
 
     def forget_exposures(self) -> None:

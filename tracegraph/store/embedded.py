@@ -239,7 +239,11 @@ _CASE_TABLES: Final = ("recall_case", "recall_case_action")
 #: Common cause's counted exposures, kept for the next process (`EmbeddedStore.keep_exposures`),
 #: all under one stamp, the ``exposure_kept`` meta row; made on open like the outbound tables.
 _KEPT_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS exposure_kept (key TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS exposure_kept (
+    key       TEXT PRIMARY KEY,
+    n         INTEGER NOT NULL,
+    installed INTEGER
+) WITHOUT ROWID;
 """
 _KEPT_TABLES: Final = ("exposure_kept",)
 
@@ -871,11 +875,13 @@ class _Reads(ReadPrimitives):
             each[key] = mine[mine >= 0].tolist()
         return [keys[i] for i in chosen.tolist()], each
 
-    def batch_exposure(self, seeds: Iterable[str]) -> BatchExposure:
+    def batch_exposure(self, seeds: Iterable[str], installed: bool = False) -> BatchExposure:
         """`CountsExposure`: the making walk and the batches' outputs as integer edges, one
         statement per level over the frontier (each a JSON array built by SQLite), and every
         seed's closure taken over them at once in sparse matrices: the per-seed walks of
-        ``reach(..., each=True)`` in Python were most of common cause's time at 100k devices."""
+        ``reach(..., each=True)`` in Python were most of common cause's time at 100k devices.
+        A device is installed in another if the output walk leaves it by an INSTALLED_IN
+        edge: walked one step further than the bound, so that the last level's count too."""
         import numpy as np
 
         extra = () if self._as_of_us is None else (self._as_of_us,)
@@ -909,20 +915,46 @@ class _Reads(ReadPrimitives):
                 rows[key] = mine
             if not len(batch_order):
                 return BatchExposure(rows, [], [])
-            out_src, out_dst = _edge_arrays(db, output, extra, batch_order, MAX_HOPS)
-        _, per_batch = _closures(batch_order, out_src, out_dst, MAX_HOPS)
+            hops = MAX_HOPS + 1 if installed else MAX_HOPS
+            out_src, out_dst = _edge_arrays(db, output, extra, batch_order, hops)
+        nodes, per_batch = _closures(batch_order, out_src, out_dst, MAX_HOPS)
         # Per device, the batches that reach it: one batch, counted; more, grouped.
         by_device = per_batch.tocsc()
         owners = np.diff(by_device.indptr)
-        sole_cols = np.flatnonzero(owners == 1)
-        sole = np.bincount(
-            by_device.indices[by_device.indptr[sole_cols]], minlength=len(batch_order)
-        )
-        groups = Counter[tuple[int, ...]]()
-        for col in np.flatnonzero(owners > 1).tolist():
-            lo, hi = by_device.indptr[col], by_device.indptr[col + 1]
-            groups[tuple(sorted(by_device.indices[lo:hi].tolist()))] += 1
-        return BatchExposure(rows, sole.tolist(), list(groups.items()))
+
+        def parts(
+            wanted: npt.NDArray[np.bool_],
+        ) -> tuple[list[int], list[tuple[tuple[int, ...], int]]]:
+            sole_cols = np.flatnonzero((owners == 1) & wanted)
+            sole = np.bincount(
+                by_device.indices[by_device.indptr[sole_cols]], minlength=len(batch_order)
+            )
+            groups = Counter[tuple[int, ...]]()
+            for col in np.flatnonzero((owners > 1) & wanted).tolist():
+                lo, hi = by_device.indptr[col], by_device.indptr[col + 1]
+                groups[tuple(sorted(by_device.indices[lo:hi].tolist()))] += 1
+            return sole.tolist(), list(groups.items())
+
+        sole, groups = parts(np.ones(len(owners), dtype=np.bool_))
+        if not installed:
+            return BatchExposure(rows, sole, groups)
+        # The walk's other sources are the batches (PRODUCED): the rest left by INSTALLED_IN.
+        sole_installed, installed_groups = parts(np.isin(nodes, np.setdiff1d(out_src, batch_order)))
+        return BatchExposure(rows, sole, groups, sole_installed, installed_groups)
+
+    def installed_count(self) -> int:
+        """`CountsExposure`: one probe of the edge table's key per device."""
+        when, extra = self._when("node")
+        edge_when = "" if self._as_of_us is None else " AND e.c <= ?"
+        fam, code = FAM_CODE[RelType.INSTALLED_IN], REL_CODE[RelType.INSTALLED_IN]
+        with self._snapshot() as db:
+            (n,) = db.execute(
+                f"SELECT count(*) FROM node WHERE key > ? AND key < ?{when} AND EXISTS "
+                f"(SELECT 1 FROM edge AS e WHERE e.src = node.id AND e.fam = ? AND e.type = ?"
+                f"{edge_when})",
+                (*_type_range(EntityType.Device), *extra, fam, code, *extra),
+            ).fetchone()
+        return int(n)
 
     # ------------------------------------------------------------------ audit and versions
 
@@ -1982,21 +2014,26 @@ class EmbeddedStore(_Reads):
             found = db.execute("SELECT entry FROM audit WHERE seq = ?", (seq,)).fetchone()
         return _entry_from_row(found[0]).hash if found else GENESIS
 
-    def kept_exposures(self, stamp: str, keys: Sequence[str]) -> dict[str, int]:
-        """`KeepsExposures`: one read of the keys asked for, if the rows are ``stamp``'s."""
-        with self._snapshot() as db:
-            row = db.execute("SELECT value FROM meta WHERE name = 'exposure_kept'").fetchone()
-            if row is None or row[0] != stamp:
-                return {}
-            return dict(
-                db.execute(
-                    "SELECT k.key, k.n FROM json_each(?) AS j "
-                    "JOIN exposure_kept AS k ON k.key = j.value",
-                    (orjson.dumps(list(keys)).decode(),),
-                )
-            )
+    def kept_exposures(self, stamp: str, keys: Sequence[str]) -> dict[str, tuple[int, int | None]]:
+        """`KeepsExposures`: one read of the keys asked for, if the rows are ``stamp``'s. A
+        cache that cannot be read (a table of another shape) holds nothing."""
+        try:
+            with self._snapshot() as db:
+                row = db.execute("SELECT value FROM meta WHERE name = 'exposure_kept'").fetchone()
+                if row is None or row[0] != stamp:
+                    return {}
+                return {
+                    key: (n, installed)
+                    for key, n, installed in db.execute(
+                        "SELECT k.key, k.n, k.installed FROM json_each(?) AS j "
+                        "JOIN exposure_kept AS k ON k.key = j.value",
+                        (orjson.dumps(list(keys)).decode(),),
+                    )
+                }
+        except (StoreError, StoreUnavailable):
+            return {}
 
-    def keep_exposures(self, stamp: str, counted: Mapping[str, int]) -> None:
+    def keep_exposures(self, stamp: str, counted: Mapping[str, tuple[int, int | None]]) -> None:
         """`KeepsExposures`: one write transaction, if the write lock is free now (an import
         that holds it is not waited for: this is a cache), and none in a file this process
         cannot write."""
@@ -2012,7 +2049,10 @@ class EmbeddedStore(_Reads):
                     (stamp,),
                 )
             db.executemany(
-                "INSERT OR REPLACE INTO exposure_kept (key, n) VALUES (?, ?)", counted.items()
+                "INSERT INTO exposure_kept (key, n, installed) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET n = excluded.n, "
+                "installed = coalesce(excluded.installed, installed)",
+                ((key, n, installed) for key, (n, installed) in counted.items()),
             )
 
     def forget_exposures(self) -> None:

@@ -444,7 +444,7 @@ class _GraphReads(ReadPrimitives):
         }
         return list(number), each
 
-    def batch_exposure(self, seeds: Iterable[str]) -> BatchExposure:
+    def batch_exposure(self, seeds: Iterable[str], installed: bool = False) -> BatchExposure:
         import numpy as np
 
         wanted = sorted(set(seeds))
@@ -466,14 +466,26 @@ class _GraphReads(ReadPrimitives):
         }
         if not len(distinct):
             return BatchExposure(batches, [], [])
-        records = self._read("output_groups", ids=distinct.tolist())
+        records = self._read("output_groups", ids=distinct.tolist(), installed=installed)
         sole = [0] * len(distinct)
+        sole_installed = [0] * len(distinct)
         groups: list[tuple[Sequence[int], int]] = []
+        installed_groups: list[tuple[Sequence[int], int]] = []
         if records:
-            for i, n in records[0]["sole"]:
-                sole[i] = n
+            for i, n, n_installed in records[0]["sole"]:
+                sole[i], sole_installed[i] = n, n_installed
             groups = [(tuple(sorted(made)), n) for made, n in records[0]["groups"]]
-        return BatchExposure(batches, sole, groups)
+            installed_groups = [
+                (tuple(sorted(made)), n) for made, n in records[0]["installed_groups"]
+            ]
+        if not installed:
+            return BatchExposure(batches, sole, groups)
+        return BatchExposure(batches, sole, groups, sole_installed, installed_groups)
+
+    def installed_count(self) -> int:
+        """`CountsExposure`: a degree lookup per device, on the server."""
+        records = self._read("installed_count")
+        return int(records[0]["n"]) if records else 0
 
     def audit_entries(self) -> list[AuditEntry]:
         return [_entry(rec["entry"]) for rec in self._read("audit_all")]
