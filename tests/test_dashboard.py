@@ -321,3 +321,42 @@ def test_the_demo_story_is_on_the_dashboard(store: GraphStore) -> None:
     assert board["complaints"][0]["key"] == "Complaint:CMP-0447"  # the newest, 2026-03-08
     later = dashboard(store, today=dt.date(2026, 7, 1)).as_json()
     assert [s["key"] for s in later["certificates"]] == ["Supplier:S-7", "Supplier:S-2"]
+
+
+def test_the_standing_panels_are_made_once_per_state_of_the_store_and_day(
+    plant: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracegraph.dashboard as board
+
+    made: list[GraphStore] = []
+    real = board.failed_calibrations
+
+    def counted(store: GraphStore) -> list[dict[str, Any]]:
+        made.append(store)
+        return real(store)
+
+    monkeypatch.setattr(board, "failed_calibrations", counted)
+    first = dashboard(plant, today=TODAY).as_json()
+    # Other filters: the certificates and calibrations do not depend on them.
+    other = dashboard(plant, today=TODAY, severity="malfunction").as_json()
+    assert len(made) == 1
+    assert (other["certificates"], other["calibrations"]) == (
+        first["certificates"], first["calibrations"],
+    )  # fmt: skip
+    # Another day, and a view as of a time: made again (the last state and day are kept).
+    dashboard(plant, today=TODAY + dt.timedelta(days=1))
+    dashboard(plant.at(utc(dt.datetime.now(dt.UTC))), today=TODAY)
+    assert len(made) == 3
+    dashboard(plant, today=TODAY)
+    dashboard(plant, today=TODAY)
+    assert len(made) == 4
+    # A write: made again, and the new failure is on it.
+    failure = n("MaintenanceEvent", "MC-5", kind="calibration", performed_at="2026-01-25",
+                result="fail")  # fmt: skip
+    records = [failure, e("MAINTAINS", "MaintenanceEvent:MC-5", "Equipment:EQ-1")]
+    import_records(plant, read_jsonl("w.jsonl", [orjson.dumps(r) for r in records]), REQ)
+    after = dashboard(plant, today=TODAY).as_json()
+    assert len(made) == 5
+    assert [c["key"] for c in after["calibrations"]] == [
+        "MaintenanceEvent:MC-3", "MaintenanceEvent:MC-5",
+    ]  # fmt: skip
