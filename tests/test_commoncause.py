@@ -519,12 +519,19 @@ def _other(store: GraphStore, request: pytest.FixtureRequest) -> GraphStore:
     return EmbeddedStore(cast(EmbeddedStore, store).path)
 
 
+def _analysed_fan(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[list[str]], dict[str, Any]]:
+    """`fan` (3) loaded and analysed once: the seeds counted so far, and the answer."""
+    load(store, fan(3))
+    seen = _counting_exposures(store, monkeypatch)
+    return seen, common_cause(store).as_json()
+
+
 def test_exposures_are_counted_once_per_state_of_the_store(
     store: GraphStore, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    load(store, fan(3))
-    seen = _counting_exposures(store, monkeypatch)
-    first = common_cause(store).as_json()
+    seen, first = _analysed_fan(store, monkeypatch)
     assert seen == [sorted(h["key"] for h in first["ranking"])]
     # Unchanged store: the same answer, nothing counted again, also for a subset of the cases.
     assert common_cause(store).as_json() == first
@@ -554,9 +561,7 @@ def test_exposures_are_counted_once_per_state_of_the_store(
 def test_a_write_that_creates_no_exposure_edge_keeps_the_exposures(
     store: GraphStore, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    load(store, fan(3))
-    seen = _counting_exposures(store, monkeypatch)
-    first = common_cause(store).as_json()
+    seen, first = _analysed_fan(store, monkeypatch)
     # Through another connection: a complaint on the idle device, a device no batch made yet,
     # a changed field of a case device. Cases and population move; no exposure does.
     other = _other(store, request)
