@@ -10,7 +10,14 @@ import pytest
 from tracegraph.errors import BadInput, InvalidImport, NotFound
 from tracegraph.importer import import_records, read_jsonl
 from tracegraph.model import GENEALOGY, MAKING, MAX_HOPS, Direction, EntityType, RelType
-from tracegraph.store.base import GENESIS, GraphStore, ReadsAuditHead, WriteRequest, entry_hash
+from tracegraph.store.base import (
+    GENESIS,
+    GraphStore,
+    ReadsAuditHead,
+    ReadsFields,
+    WriteRequest,
+    entry_hash,
+)
 from tracegraph.trace import trace
 
 REQ = WriteRequest(actor="test", operation="import", source="MES", reason="contract test")
@@ -70,6 +77,23 @@ def test_import_creates_every_record_and_reads_back_typed_values(store: GraphSto
         "MaterialLot:L-1",
         "MaterialLot:L-2",
     ]
+
+
+def test_a_few_fields_of_many_nodes_read_as_the_whole_records_give_them(
+    store: GraphStore,
+) -> None:
+    load(store)
+    assert isinstance(store, ReadsFields)
+    keys = ["MaterialLot:L-1", "MaterialLot:L-2", "Device:D-1", "Device:D-2", "Batch:B-1"]
+    names = ["received_at", "quantity", "attributes", "manufactured_at", "status", "nope"]
+    nodes = store.nodes(keys)
+    got = store.fields([*keys, "Device:missing", keys[0]], names)
+    assert got == {k: tuple(nodes[k].props.get(n) for n in names) for k in keys}
+    # Instants in UTC, free-form attributes as objects, absent as None.
+    assert got["MaterialLot:L-2"][0] == dt.datetime(2026, 1, 6, 10, tzinfo=dt.UTC)
+    assert got["Device:D-1"][2:4] == ({"fw": "1.2"}, dt.datetime(2026, 1, 9, tzinfo=dt.UTC))
+    assert store.fields(["Batch:B-1"], ["status"]) == {"Batch:B-1": ("released",)}
+    assert store.fields([], names) == {}
 
 
 def test_importing_twice_changes_nothing(store: GraphStore) -> None:

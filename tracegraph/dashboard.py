@@ -19,8 +19,10 @@ Four panels, each an answer with its counts (an empty panel says zero, never not
 
 Cost: a fixed number of batched store calls (the ranking's, plus one ``keys_of_type``/``nodes``
 per record type read and one ``edges`` per relationship followed), never one call per node.
-At 20,000 devices the ranking takes most of it (about a second); the certificates read only
-the lots that can be listed, and count their devices the way the ranking counts exposure.
+At 20,000 devices the ranking takes most of it (about a second); the certificates read every
+lot's receipt time alone (`ReadsFields`) and whole only the lots that can be listed, and count
+their devices the way the ranking counts exposure; the calibrations read only the batches in
+a window.
 The certificates and calibrations do not depend on the filters: they are made once per state
 of the store and day (`StandingPanels`), and the ranking remembers its exposures, so a change
 of filters costs the ranking's walk from the new cases.
@@ -39,7 +41,14 @@ from typing import Any, Final
 from tracegraph.commoncause import CommonCauseResult, Hotspot, common_cause, exposures
 from tracegraph.errors import BadInput
 from tracegraph.model import Direction, EntityType, RelType, iso
-from tracegraph.store.base import GraphStore, Link, ReadsAuditHead, StoredEdge, StoredNode
+from tracegraph.store.base import (
+    GraphStore,
+    Link,
+    ReadsAuditHead,
+    ReadsFields,
+    StoredEdge,
+    StoredNode,
+)
 
 E = EntityType
 R = RelType
@@ -185,7 +194,7 @@ def certificate_lapses(
     certs_of = _by(store.edges(list(suppliers), [R.CERTIFIES], UP, props=False), key_end="dst")
     lots_of = _by(store.edges(list(suppliers), [R.SUPPLIED], DOWN, props=False), key_end="src")
     certs = store.nodes(k for ks in certs_of.values() for k in ks)
-    lots = store.nodes(k for ks in lots_of.values() for k in ks)
+    received = _received(store, [k for ks in lots_of.values() for k in ks])
 
     # Which lots can be listed: those received uncovered, and every lot of a supplier without
     # a valid certificate today (listed if it went into a batch). Only their batches are read:
@@ -196,8 +205,9 @@ def certificate_lapses(
         lapsed_now = not any(_valid(c, today) for c in held)
         rows: list[tuple[str, str]] = []
         for lot in lots_of.get(supplier, []):
-            received: dt.datetime = lots[lot].props["received_at"]
-            day = received.astimezone(dt.UTC).date()
+            if lot not in received:
+                continue
+            day = received[lot].astimezone(dt.UTC).date()
             if not any(_valid(c, day) for c in held):
                 rows.append((lot, OUTSIDE if held else UNCERTIFIED))
             elif lapsed_now:
@@ -219,6 +229,7 @@ def certificate_lapses(
     # closure per lot, for two store calls (the ranking's own, where it has them).
     counted = dict(known or {})
     listed = [lot for rows in flagged.values() for lot, _ in rows]
+    lots = store.nodes(listed)
     devices = {
         **exposures(store, [lot for lot in listed if lot not in counted]),
         **{lot: counted[lot] for lot in listed if lot in counted},
@@ -261,6 +272,14 @@ def certificate_lapses(
     return out
 
 
+def _received(store: GraphStore, lots: list[str]) -> dict[str, dt.datetime]:
+    """Each lot's receipt time: the one field read where the store can (`ReadsFields`; the
+    lots of every supplier are 336k at 1M devices), else the whole records."""
+    if isinstance(store, ReadsFields):
+        return {k: v for k, (v,) in store.fields(lots, ["received_at"]).items()}
+    return {k: n.props["received_at"] for k, n in store.nodes(lots).items()}
+
+
 # --------------------------------------------------------------------------- calibrations
 
 
@@ -282,9 +301,13 @@ def failed_calibrations(store: GraphStore) -> list[dict[str, Any]]:
     for e in store.edges(machines, [R.PROCESSED], DOWN):
         processed[e.src].append(e)
     names = store.nodes(machines)
-    batches = store.nodes(e.dst for es in processed.values() for e in es)
 
-    out = []
+    # Per failure and machine: the passes around it, and the uses in each window.
+    found: list[
+        tuple[
+            StoredNode, str, list[StoredNode], list[StoredNode], list[StoredEdge], list[StoredEdge]
+        ]
+    ] = []
     for event in failed:
         at: dt.datetime = event.props["performed_at"]
         for machine in equipment_of.get(event.key, []):
@@ -299,36 +322,44 @@ def failed_calibrations(store: GraphStore) -> list[dict[str, Any]]:
             since = before[-1].props["performed_at"] if before else None
             until = after[0].props["performed_at"] if after else None
 
-            def row(edge: StoredEdge) -> dict[str, Any]:
-                node = batches[edge.dst]
-                return {**_plain(node, "status", "kind"), "at": iso(edge.props.get("at"))}
-
             uses = sorted(processed.get(machine, []), key=lambda e: (e.props.get("at"), e.dst))
             early = [
-                row(e) for e in uses
-                if e.dst in batches and isinstance(e.props.get("at"), dt.datetime)
+                e for e in uses
+                if isinstance(e.props.get("at"), dt.datetime)
                 and (since is None or e.props["at"] > since) and e.props["at"] <= at
             ]  # fmt: skip
             late = [
-                row(e) for e in uses
-                if e.dst in batches and isinstance(e.props.get("at"), dt.datetime)
+                e for e in uses
+                if isinstance(e.props.get("at"), dt.datetime)
                 and e.props["at"] > at and (until is None or e.props["at"] < until)
             ]  # fmt: skip
-            attributes = event.props.get("attributes")
-            finding = attributes.get("finding") if isinstance(attributes, dict) else None
-            machine_node = names.get(machine)
-            out.append(
-                {
-                    **_plain(event, "performed_at"),
-                    "finding": finding,
-                    "equipment": machine,
-                    "equipment_name": machine_node.props.get("name") if machine_node else None,
-                    "last_pass": _plain(before[-1], "performed_at") if before else None,
-                    "next_pass": _plain(after[0], "performed_at") if after else None,
-                    "batches_before_failure": early,
-                    "batches_after_failure": late,
-                }
-            )
+            found.append((event, machine, before, after, early, late))
+    # Only the batches in a window are read (a station processes thousands).
+    batches = store.nodes(e.dst for *_, early, late in found for e in (*early, *late))
+
+    def rows(edges: list[StoredEdge]) -> list[dict[str, Any]]:
+        return [
+            {**_plain(batches[e.dst], "status", "kind"), "at": iso(e.props.get("at"))}
+            for e in edges
+            if e.dst in batches
+        ]
+
+    out = []
+    for event, machine, before, after, early, late in found:
+        attributes = event.props.get("attributes")
+        machine_node = names.get(machine)
+        out.append(
+            {
+                **_plain(event, "performed_at"),
+                "finding": attributes.get("finding") if isinstance(attributes, dict) else None,
+                "equipment": machine,
+                "equipment_name": machine_node.props.get("name") if machine_node else None,
+                "last_pass": _plain(before[-1], "performed_at") if before else None,
+                "next_pass": _plain(after[0], "performed_at") if after else None,
+                "batches_before_failure": rows(early),
+                "batches_after_failure": rows(late),
+            }
+        )
     return out
 
 

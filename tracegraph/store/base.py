@@ -1065,6 +1065,18 @@ class ReadsScope(Protocol):
 
 
 @runtime_checkable
+class ReadsFields(Protocol):
+    """An optional capability: a live store that reads a few fields of many nodes without the
+    rest of each record (its other fields, its history). The dashboard's certificate panel
+    asks for the receipt time of every lot (336k at 1M devices)."""
+
+    def fields(self, keys: Iterable[str], names: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """Per key of a node in the store, the values of ``names`` in order, as `nodes` gives
+        them (None where the node has no such field)."""
+        ...
+
+
+@runtime_checkable
 class StampsExposure(Protocol):
     """An optional capability: a live store that tells, in one cheap read, whether a write
     since may have changed a common-cause exposure (`EXPOSURE`). Common cause keeps the

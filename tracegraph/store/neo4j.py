@@ -933,6 +933,15 @@ class Neo4jStore(_GraphReads):
     def at(self, as_of: dt.datetime) -> Neo4jAsOf:
         return Neo4jAsOf(self, as_of)
 
+    def fields(self, keys: Iterable[str], names: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """`ReadsFields`: the named properties alone, in node_get's wire form."""
+        found: dict[str, tuple[Any, ...]] = {}
+        for key, values in self._rows("node_fields", sorted(set(keys)), names=list(names)):
+            type_name = key.partition(":")[0]
+            props = _from_db(type_name, _unwire(type_name, [list(names), values]))
+            found[key] = tuple(props.get(name) for name in names)
+        return found
+
     def exposure_stamp(self) -> str:
         """`StampsExposure`: the count of each type of relationship an exposure is counted
         over (each from its count store) and the first audit entry's hash, in one query."""
