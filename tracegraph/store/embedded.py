@@ -349,14 +349,20 @@ def _next_entry(db: sqlite3.Connection) -> tuple[AuditEntry | None, dt.datetime,
 _EXPOSURE_TYPES: Final = frozenset(EXPOSURE)
 
 
-def _note_exposure(db: sqlite3.Connection, seq: int, *, changed: bool) -> None:
-    """Inside the write that appends audit entry ``seq``: keep the ``exposure`` meta row (the
-    last entry whose write may have changed an exposure, as of ``seq``) true. Where the row is
-    missing or behind (a store from before it, a writer that did not keep it), nothing is
-    known of the entries before ``seq``: the last is taken to be the one before, the head
-    the stamp stood at (`EmbeddedStore.exposure_stamp`), so it does not move."""
+def _append_entry(db: sqlite3.Connection, entry: AuditEntry, at: int, *, exposure: bool) -> None:
+    """Append an audit entry (its time ``at`` in microseconds) inside the write it seals, and
+    keep the ``exposure`` meta row true with it: the last entry whose write may have changed
+    an exposure (``exposure``: it created an `EXPOSURE` edge), as of this one. Where the row
+    is missing or behind (a store from before it, a writer that did not keep it), nothing is
+    known of the entries before: the last is taken to be the one before, the head the stamp
+    stood at (`EmbeddedStore.exposure_stamp`), so it does not move."""
+    seq = entry.seq
+    db.execute(
+        "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
+        (seq, at, orjson.dumps(entry.as_json()).decode()),
+    )
     row = db.execute("SELECT value FROM meta WHERE name = 'exposure'").fetchone()
-    if changed:
+    if exposure:
         last = seq
     elif row is not None and int(row[0].split()[0]) == seq - 1:
         last = int(row[0].split()[1])
@@ -1384,11 +1390,7 @@ def _append_case_entry(db: sqlite3.Connection, request: WriteRequest, source: st
     previous, now, seq = _next_entry(db)
     prev_hash = previous.hash if previous is not None else GENESIS
     entry = case_entry(request, source=source, seq=seq, at=now, prev_hash=prev_hash)
-    db.execute(
-        "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
-        (seq, us(now), orjson.dumps(entry.as_json()).decode()),
-    )
-    _note_exposure(db, seq, changed=False)
+    _append_entry(db, entry, us(now), exposure=False)
     return entry
 
 
@@ -2261,11 +2263,7 @@ class EmbeddedStore(_Reads):
             entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
         finally:
             indexing.wait()
-        db.execute(
-            "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
-            (seq, t, orjson.dumps(entry.as_json()).decode()),
-        )
-        _note_exposure(db, seq, changed=any(e.type in _EXPOSURE_TYPES for e in made))
+        _append_entry(db, entry, t, exposure=any(e.type in _EXPOSURE_TYPES for e in made))
         summary.audit_seq = seq
         return summary
 
@@ -2387,11 +2385,7 @@ class EmbeddedStore(_Reads):
             summary = WriteSummary(created=nodes + edges, all_new=True)
             prev_hash = previous.hash if previous is not None else GENESIS
             entry = seal_digest(request, summary, digest(), seq=seq, at=now, prev_hash=prev_hash)
-            db.execute(
-                "INSERT INTO audit (seq, at, entry) VALUES (?, ?, ?)",
-                (seq, t, orjson.dumps(entry.as_json()).decode()),
-            )
-            _note_exposure(db, seq, changed=True)
+            _append_entry(db, entry, t, exposure=True)
             summary.audit_seq = seq
             return summary
 
