@@ -47,7 +47,9 @@ from tracegraph.model import (
     key_type,
 )
 from tracegraph.store.base import (
+    EXPOSURE_STAMPED,
     CountsExposure,
+    FollowsExposures,
     GraphStore,
     KeepsExposures,
     ReadsAuditHead,
@@ -556,10 +558,7 @@ class ExposureMemo:
 
         if state is not None:
             owner, stamp = state
-            with self._lock:
-                last = self._known.get(owner)
-                if last is not None and last.stamp == stamp:
-                    known = last
+            known = self._current(owner, stamp) or known
             missing = [c for c in candidates if lacking(c, known.devices, known.installed)]
             if missing and isinstance(owner, KeepsExposures):
                 for key, (n, n_inside) in owner.kept_exposures(stamp, missing).items():
@@ -572,9 +571,10 @@ class ExposureMemo:
         )
         devices.update(counted)
         inside.update(counted_inside)
-        if devices and state is not None:
-            # Kept under the stamp read before counting: a write that landed meanwhile may be
-            # in these counts, but it moved the stamp, so the next analysis counts again.
+        # Remembered under the stamp read before counting, if a write that landed meanwhile
+        # did not move it: such a write may be in these counts, and what is remembered under
+        # a stamp may be grown by the writes after it (`_current`).
+        if devices and state is not None and (not counted or _stamp(owner) == stamp):
             if counted and isinstance(owner, KeepsExposures):
                 owner.keep_exposures(
                     stamp, {c: (n, counted_inside.get(c)) for c, n in counted.items()}
@@ -609,11 +609,12 @@ class ExposureMemo:
         if state is None:
             return store.installed_count()
         owner, stamp = state
-        with self._lock:
-            last = self._known.get(owner)
-            if last is not None and last.stamp == stamp and last.installed_count is not None:
-                return last.installed_count
+        current = self._current(owner, stamp)
+        if current is not None and current.installed_count is not None:
+            return current.installed_count
         n = store.installed_count()
+        if _stamp(owner) != stamp:  # (see `exposures`)
+            return n
         with self._lock:
             last = self._known.get(owner)
             if last is None or last.stamp != stamp:
@@ -621,6 +622,37 @@ class ExposureMemo:
                 self._known[owner] = last
             last.installed_count = n
         return n
+
+    def _current(self, owner: object, stamp: str) -> _Remembered | None:
+        """What is remembered of ``owner`` under ``stamp``: as remembered, or grown from an
+        earlier stamp by the writes the store object followed (`FollowsExposures`); None
+        where neither."""
+        with self._lock:
+            last = self._known.get(owner)
+        if last is None or last.stamp == stamp:
+            return last
+        if not (
+            isinstance(owner, FollowsExposures)
+            and last.stamp.startswith(EXPOSURE_STAMPED)
+            and stamp.startswith(EXPOSURE_STAMPED)
+        ):
+            return None
+        growth = owner.exposure_growth(
+            last.stamp.removeprefix(EXPOSURE_STAMPED), stamp.removeprefix(EXPOSURE_STAMPED)
+        )
+        if growth is None:
+            return None
+        gained = growth.gained
+        grown = _Remembered(
+            stamp,
+            {k: n + gained[k][0] if k in gained else n for k, n in last.devices.items()},
+            {k: n + gained[k][1] if k in gained else n for k, n in last.installed.items()},
+            None if last.installed_count is None else last.installed_count + growth.installed,
+        )
+        with self._lock:
+            if self._known.get(owner) is last:
+                self._known[owner] = grown
+        return grown
 
     def forget(self, store: object) -> None:
         """Count everything again on the next analysis of ``store`` (as a write would): drop
@@ -643,7 +675,7 @@ class _Remembered:
     installed_count: int | None
 
 
-def _state(store: object) -> tuple[object, str] | None:
+def _state(store: object) -> tuple[ReadsAuditHead, str] | None:
     """Where a store's exposures are remembered, and under which stamp: a live store's own,
     under its `StampsExposure.exposure_stamp` (which only a write that may change an exposure
     moves), or its audit head (which every write moves); a view as of a time after the last
@@ -662,7 +694,7 @@ def _state(store: object) -> tuple[object, str] | None:
 
 def _stamp(store: ReadsAuditHead) -> str:
     if isinstance(store, StampsExposure):
-        return "exposure:" + store.exposure_stamp()
+        return EXPOSURE_STAMPED + store.exposure_stamp()
     return "head:" + store.audit_head()
 
 

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from operator import itemgetter
-from typing import Any, Literal, NamedTuple, Protocol, overload, runtime_checkable
+from typing import Any, Final, Literal, NamedTuple, Protocol, overload, runtime_checkable
 
 import orjson
 
@@ -1089,13 +1089,22 @@ class StampsExposure(Protocol):
         ...
 
 
+#: How common cause stamps what it counted on a store with `StampsExposure`: this, then the
+#: store's `exposure_stamp` (a store without it is stamped ``head:`` and its audit head). A
+#: store that keeps exposures may grow those kept under such a stamp in a write that adds
+#: to them and restamp them with the stamp the write moves to (`KeepsExposures`).
+EXPOSURE_STAMPED: Final = "exposure:"
+
+
 @runtime_checkable
 class KeepsExposures(Protocol):
     """An optional capability: a store that keeps the exposures common cause counted, under
     their stamp (`StampsExposure`), for the next process that opens it: each
     `tracegraph common-cause` command is one, and counting them is the dear part. A cache:
     keeping may be skipped (the store busy with a write, a read-only file), never waited
-    for, and what is kept under another stamp is never read."""
+    for, and what is kept under another stamp is never read. A write may keep them true
+    instead of letting them go: the new stamp then holds each kept exposure as a count
+    under it would give (`EXPOSURE_STAMPED`)."""
 
     def kept_exposures(self, stamp: str, keys: Sequence[str]) -> dict[str, tuple[int, int | None]]:
         """Of those of ``keys`` that are kept under ``stamp``: each one's exposure, and how
@@ -1110,6 +1119,32 @@ class KeepsExposures(Protocol):
 
     def forget_exposures(self) -> None:
         """Drop every kept exposure."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExposureGrowth:
+    """What writes of new devices added to the exposures common cause counts
+    (`FollowsExposures`): per node that now reaches some of them, how many, and how many of
+    those are installed in another device; and how many of them are installed in another in
+    all (`CountsExposure.installed_count` grew by that)."""
+
+    gained: Mapping[str, tuple[int, int]]
+    installed: int
+
+
+@runtime_checkable
+class FollowsExposures(Protocol):
+    """An optional capability: a store object that can say what the writes it made itself
+    added to the exposures, so that common cause, which remembers them per stamp
+    (`StampsExposure`), grows what it counted instead of counting again: a server on Neo4j
+    that imports a day's production through its own API. Only writes whose new exposure
+    edges all end at nodes they create can be followed (they reach no stored device anew);
+    any other write, or one by another process, breaks the chain."""
+
+    def exposure_growth(self, since: str, to: str) -> ExposureGrowth | None:
+        """From exposure stamp ``since`` to ``to``, if every write between them that moved the
+        stamp was this object's and could be followed: what they added; else None."""
         ...
 
 

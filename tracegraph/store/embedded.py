@@ -72,6 +72,7 @@ from tracegraph.model import (
     key_type,
 )
 from tracegraph.store.base import (
+    EXPOSURE_STAMPED,
     GENESIS,
     VERSION_PAGE,
     ApiKeyRecord,
@@ -253,6 +254,10 @@ _ADDED_TABLES: Final = _OUTBOX_TABLES + _CASE_TABLES + _KEPT_TABLES
 #: At most this many exposures are kept: beyond, a keep starts afresh.
 _KEPT_LIMIT: Final = 2_000_000
 
+#: A write that makes more new devices than this drops the kept exposures rather than walk
+#: up from each of them (an import of a site's history: the next analysis counts afresh).
+_KEPT_GROWTH_LIMIT: Final = 100_000
+
 
 class StoreBusy(StoreUnavailable):
     """Another process holds the embedded store's write lock for longer than we wait."""
@@ -370,6 +375,29 @@ def _append_entry(db: sqlite3.Connection, entry: AuditEntry, at: int, *, exposur
         last = seq - 1
     db.execute(
         "INSERT OR REPLACE INTO meta (name, value) VALUES ('exposure', ?)", (f"{seq} {last}",)
+    )
+
+
+def _stamp_in(db: sqlite3.Connection) -> str:
+    """`EmbeddedStore.exposure_stamp` as read inside the caller's transaction."""
+    row = db.execute("SELECT value FROM meta WHERE name = 'exposure'").fetchone()
+    (head,) = db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()
+    checked, last = map(int, row[0].split()) if row is not None else (-1, head)
+    seq = last if checked == head else head
+    found = db.execute("SELECT entry FROM audit WHERE seq = ?", (seq,)).fetchone()
+    return _entry_from_row(found[0]).hash if found else GENESIS
+
+
+def _grow_kept(db: sqlite3.Connection, grown: Mapping[str, tuple[int, int]], stamp: str) -> None:
+    """Add a write's growth (`EmbeddedStore._kept_growth`) to the kept exposures, and keep
+    them under the stamp the write moved to, inside the write's transaction."""
+    db.executemany(
+        "UPDATE exposure_kept SET n = n + ?, installed = installed + ? WHERE key = ?",
+        ((n, inside, key) for key, (n, inside) in grown.items()),
+    )
+    db.execute(
+        "INSERT OR REPLACE INTO meta (name, value) VALUES ('exposure_kept', ?)",
+        (EXPOSURE_STAMPED + stamp,),
     )
 
 
@@ -2041,12 +2069,7 @@ class EmbeddedStore(_Reads):
         reads). Where the row is behind the chain (a write that did not keep it), the head's
         hash."""
         with self._snapshot() as db:
-            row = db.execute("SELECT value FROM meta WHERE name = 'exposure'").fetchone()
-            (head,) = db.execute("SELECT coalesce(max(seq), 0) FROM audit").fetchone()
-            checked, last = map(int, row[0].split()) if row is not None else (-1, head)
-            seq = last if checked == head else head
-            found = db.execute("SELECT entry FROM audit WHERE seq = ?", (seq,)).fetchone()
-        return _entry_from_row(found[0]).hash if found else GENESIS
+            return _stamp_in(db)
 
     def kept_exposures(self, stamp: str, keys: Sequence[str]) -> dict[str, tuple[int, int | None]]:
         """`KeepsExposures`: one read of the keys asked for, if the rows are ``stamp``'s. A
@@ -2263,9 +2286,74 @@ class EmbeddedStore(_Reads):
             entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
         finally:
             indexing.wait()
-        _append_entry(db, entry, t, exposure=any(e.type in _EXPOSURE_TYPES for e in made))
+        exposure = any(e.type in _EXPOSURE_TYPES for e in made)
+        grown = self._kept_growth(db, made, ids, top) if exposure else None
+        _append_entry(db, entry, t, exposure=exposure)
+        if grown is not None:
+            _grow_kept(db, grown, entry.hash)
         summary.audit_seq = seq
         return summary
+
+    def _kept_growth(
+        self, db: sqlite3.Connection, made: Sequence[Edge], ids: Mapping[str, int], top: int
+    ) -> dict[str, tuple[int, int]] | None:
+        """What this write adds to each kept exposure (`keep_exposures`), if it can be said
+        without counting again; None where the kept ones must go. Called inside the write,
+        before its audit entry.
+
+        A write whose new exposure edges all end at nodes it creates (a new batch from stored
+        lots, on stored equipment, making new devices; new devices installed in new ones)
+        leaves every stored device reached as it was: what a stored candidate gains is the
+        new devices it now reaches, the way `batch_exposure` counts them (its batches within
+        `MAX_HOPS` making edges, their devices within `MAX_HOPS` output edges). A new edge
+        into a stored node, or a stored device now installed in another, may reach stored
+        devices anew or make one an installed one: then the kept exposures go, as before."""
+        try:
+            row = db.execute("SELECT value FROM meta WHERE name = 'exposure_kept'").fetchone()
+            if (
+                row is None
+                or row[0] != EXPOSURE_STAMPED + _stamp_in(db)
+                or not db.execute("SELECT EXISTS (SELECT 1 FROM exposure_kept)").fetchone()[0]
+            ):
+                return None
+        except sqlite3.OperationalError:  # (a file without the table: nothing kept)
+            return None
+        installed: set[int] = set()
+        for e in made:
+            if e.type not in _EXPOSURE_TYPES:
+                continue
+            if ids[e.dst] <= top:
+                return None
+            if e.type is RelType.INSTALLED_IN:
+                if ids[e.src] <= top:
+                    return None
+                installed.add(ids[e.src])
+        devices = [i for key, i in ids.items() if i > top and key.startswith("Device:")]
+        if not devices or len(devices) > _KEPT_GROWTH_LIMIT:
+            return None if devices else {}
+        up_output = _step_sql(OUTPUT, Direction.up, False)
+        up_making = _step_sql(MAKING, Direction.up, False)
+        outputs = self._adjacency(db, up_output, (), devices, MAX_HOPS)
+        names = self._names(db, outputs)
+        batches_of = {
+            d: frozenset(b for b in _walk_in(outputs, d, MAX_HOPS) if names[b].startswith("Batch:"))
+            for d in devices
+        }
+        batches = sorted(set().union(*batches_of.values()))
+        making = self._adjacency(db, up_making, (), batches, MAX_HOPS)
+        makers = {b: _walk_in(making, b, MAX_HOPS) | {b} for b in batches}
+        gained: Counter[int] = Counter()
+        gained_installed: Counter[int] = Counter()
+        candidates_of: dict[frozenset[int], set[int]] = {}
+        for d, own in batches_of.items():
+            found = candidates_of.get(own)
+            if found is None:
+                found = candidates_of[own] = set().union(*(makers[b] for b in own))
+            gained.update(found)
+            if d in installed:
+                gained_installed.update(found)
+        keys = self._names(db, gained)
+        return {keys[c]: (n, gained_installed[c]) for c, n in gained.items() if c in keys}
 
     # ------------------------------------------------------------------ first load
 

@@ -13,9 +13,10 @@ import datetime as dt
 import logging
 import re
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import repeat
 from typing import Any
 
@@ -27,6 +28,7 @@ from neo4j import exceptions as neo4j_errors
 from tracegraph import queries
 from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
+    EXPOSURE,
     GENEALOGY,
     INSTANT_FIELDS,
     MAKING,
@@ -51,6 +53,7 @@ from tracegraph.store.base import (
     CaseBook,
     CaseRecord,
     DeliveryAttempt,
+    ExposureGrowth,
     HookRecord,
     KeyRing,
     Link,
@@ -63,6 +66,7 @@ from tracegraph.store.base import (
     StoredEdge,
     StoredNode,
     Version,
+    WritePlan,
     WriteRequest,
     WriteSummary,
     as_utc,
@@ -236,6 +240,29 @@ def _version(type_name: str, text: str) -> Version:
                 else dt.date.fromisoformat(props[name])
             )
     return Version(data["a"], dt.datetime.fromisoformat(data["r"]), props)
+
+
+#: The types of the edges an exposure is counted over, to look up.
+_EXPOSURE_SET = frozenset(EXPOSURE)
+
+#: How many of its last followable writes a store object remembers (`exposure_growth`).
+_FOLLOWED = 256
+
+
+@dataclass(frozen=True)
+class _Followed:
+    """One write `Neo4jStore.exposure_growth` can follow: the exposure stamps before and
+    after it, the devices it created and those of them it installed in another."""
+
+    before: str
+    after: str
+    devices: tuple[str, ...]
+    installed: tuple[str, ...]
+
+
+def _exposure_stamp(first: str, counts: Iterable[int]) -> str:
+    """`Neo4jStore.exposure_stamp` from the first audit entry's hash and the counts."""
+    return f"{first}:{','.join(str(n) for n in counts)}"
 
 
 def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -572,6 +599,8 @@ class Neo4jStore(_GraphReads):
         self.keyring: KeyRing = Neo4jKeyRing(self)
         self.outbox: Outbox = Neo4jOutbox(self)
         self.cases: CaseBook = Neo4jCaseBook(self)
+        #: The last writes of this object that common cause can follow (`exposure_growth`).
+        self._followed: deque[_Followed] = deque(maxlen=_FOLLOWED)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -679,6 +708,7 @@ class Neo4jStore(_GraphReads):
         """Delete everything (tests and the demo start from an empty database)."""
         self._ensure_schema()
         try:
+            self._followed.clear()
             self.driver.execute_query(
                 Query(queries.get("clear_all").text, metadata={"query": "clear_all"}),
                 database_=self.database,
@@ -698,7 +728,10 @@ class Neo4jStore(_GraphReads):
                 bookmark_manager=self.driver.execute_query_bookmark_manager,
             ) as session:
                 work = neo4j.unit_of_work(metadata={"query": "write"})(self._write_tx)
-                return session.execute_write(work, nodes, edges, request)
+                followed: list[_Followed] = []
+                summary: WriteSummary = session.execute_write(work, nodes, edges, request, followed)
+                self._followed.extend(followed)  # (committed: the attempt that succeeded)
+                return summary
         except (neo4j_errors.Neo4jError, neo4j_errors.DriverError, OSError) as exc:
             raise self._fail(exc) from exc
 
@@ -708,6 +741,7 @@ class Neo4jStore(_GraphReads):
         nodes: Sequence[Node],
         edges: Sequence[Edge],
         request: WriteRequest,
+        followed: list[_Followed] | None = None,
     ) -> WriteSummary:
         self._run(tx, "write_lock")
         last = self._run(tx, "audit_last")
@@ -821,7 +855,62 @@ class Neo4jStore(_GraphReads):
             entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
         self._run(tx, "audit_append", entry={**entry.as_json(), "at": now})
         summary.audit_seq = seq
+        if followed is not None:
+            followed.clear()
+            step = self._follow(tx, plan, seq)
+            if step is not None:
+                followed.append(step)
         return summary
+
+    def _follow(self, tx: neo4j.ManagedTransaction, plan: WritePlan, seq: int) -> _Followed | None:
+        """This write as `exposure_growth` follows it, inside its transaction: the exposure
+        stamp after it and, as the lock (write_lock) keeps other writers out and it created
+        the edges counted, the stamp before; the devices it created. None if it moved no
+        exposure or cannot be followed: a new exposure edge into a stored node, or out of a
+        stored device into another (it may reach stored devices anew, or make one an
+        installed one), or the chain's first entry (a store cleared starts it again)."""
+        made = [e for e in plan.edge_creates if e.type in _EXPOSURE_SET]
+        if not made or seq == 1:
+            return None
+        created = {n.key for n in plan.node_creates}
+        for e in made:
+            if e.dst not in created:
+                return None
+            if e.type is RelType.INSTALLED_IN and e.src not in created:
+                return None
+        record = self._run(tx, "exposure_stamp")[0]
+        counts = list(record["counts"])
+        added = Counter(e.type for e in made)
+        earlier = [n - added[t] for n, t in zip(counts, EXPOSURE, strict=True)]
+        first = record["first"] or GENESIS
+        return _Followed(
+            before=_exposure_stamp(first, earlier),
+            after=_exposure_stamp(first, counts),
+            devices=tuple(sorted(k for k in created if key_type(k) is EntityType.Device)),
+            installed=tuple(sorted({e.src for e in made if e.type is RelType.INSTALLED_IN})),
+        )
+
+    def exposure_growth(self, since: str, to: str) -> ExposureGrowth | None:
+        """`FollowsExposures`: the devices of the followed writes from ``since`` to ``to``,
+        and the nodes above them the way an exposure is counted (exposure_growth.cypher)."""
+        devices: list[str] = []
+        installed: list[str] = []
+        at = since
+        for step in list(self._followed):
+            if step.before == at:
+                devices += step.devices
+                installed += step.installed
+                at = step.after
+        if at != to:
+            return None
+        gained: dict[str, tuple[int, int]] = {}
+        for chunk in _chunks(devices, self.batch):
+            for key, n, inside in self._read(
+                "exposure_growth", devices=list(chunk), installed=installed
+            )[0]["rows"]:
+                had = gained.get(key, (0, 0))
+                gained[key] = (had[0] + n, had[1] + inside)
+        return ExposureGrowth(gained, len(set(installed)))
 
     # ------------------------------------------------------------------ reads
 
@@ -948,8 +1037,7 @@ class Neo4jStore(_GraphReads):
         records = self._read("exposure_stamp")
         if not records:
             return GENESIS
-        counts = ",".join(str(n) for n in records[0]["counts"])
-        return f"{records[0]['first'] or GENESIS}:{counts}"
+        return _exposure_stamp(records[0]["first"] or GENESIS, records[0]["counts"])
 
     # ------------------------------------------------------------------ health, and API keys
 

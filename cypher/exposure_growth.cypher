@@ -1,0 +1,25 @@
+// name: exposure_growth
+// mode: read
+// params: devices: list[str], installed: list[str]
+// returns: rows: list[[str, int, int]] — per node upstream of these devices the way common cause counts an exposure (batches within MAX_HOPS output edges of a device, then those batches and every node within MAX_HOPS making edges above them): its key, how many of the devices it reaches, and how many of those are among installed
+// What a write of new devices adds to the exposures common cause counted before it (the
+// writes this store object made, `Neo4jStore.exposure_growth`): the devices are new, so no
+// candidate reached them before, and each one a candidate reaches now adds one. Two bounded
+// walks upward from each device, each to distinct nodes (no path is enumerated), and a device's
+// candidates are counted once.
+UNWIND $devices AS k
+MATCH (d:Node {key: k})
+USING INDEX d:Node(key)
+CALL (d) {
+  MATCH (d)<-[:{{OUTPUT}}*1..{{MAX_HOPS}}]-(b:Batch)
+  WITH DISTINCT b
+  CALL (b) {
+    RETURN b AS c
+    UNION
+    MATCH (b)<-[:{{MAKING}}*1..{{MAX_HOPS}}]-(c:Node)
+    RETURN c
+  }
+  RETURN DISTINCT c
+}
+WITH c, count(d) AS n, count(CASE WHEN d.key IN $installed THEN 1 END) AS inside
+RETURN collect([c.key, n, inside]) AS rows
