@@ -43,7 +43,7 @@ from benchmarks.systems.csr import CsrFloor
 from benchmarks.systems.cypher import CypherBaselines
 from benchmarks.systems.postgres import PostgresGraph, plan_problems
 from benchmarks.systems.sqlite_floor import SqliteFloor
-from benchmarks.timing import Outcome, Plan, Task, measure
+from benchmarks.timing import Outcome, Plan, Staged, Task, measure
 from tracegraph.model import GENEALOGY, Direction, EntityType
 from tracegraph.recall import SECTIONS as RECALL_SECTIONS
 from tracegraph.store.base import GraphStore
@@ -563,6 +563,67 @@ def common_cause_probe(
     return result
 
 
+#: Devices a write of new production makes (`common_cause_growth_probe`): a batch's worth.
+GROWTH_DEVICES = 50
+
+
+def common_cause_growth_probe(
+    run: Run, cases: list[str], neo: Neo4jStore, emb: EmbeddedStore | None, plan: Plan
+) -> dict[str, Any]:
+    """Common cause again after a write of new production (`tg.new_production`: a batch of
+    new devices from new lots of a supplier the cases share, on their stations), before each
+    run and not timed: on Neo4j through the same store object (a server importing over its
+    API), on the embedded store through another (a `tracegraph import` beside the server).
+    Each store grows the exposures it remembered instead of counting them again
+    (`FollowsExposures`, `KeepsExposures`); the answers are checked against a count afresh.
+    The writes add devices that reach no recall probe's suspect: it runs after the probes
+    that compare the stores' answers."""
+    upstream = sorted(neo.reach(cases, GENEALOGY, Direction.up))
+    suppliers = [k for k in upstream if k.startswith("Supplier:")][:1]
+    stations = [k for k in upstream if k.startswith("Equipment:")][:2]
+    process = next((k for k in upstream if k.startswith("Process:")), None)
+    tag = f"GROW-{len(cases)}-{time.time_ns() % 10**12}"
+    made = iter(range(1_000_000))
+
+    def production() -> list[dict[str, Any]]:
+        name = f"{tag}-{next(made):04d}"
+        return tg.new_production(name, suppliers, stations, process, GROWTH_DEVICES)
+
+    stores: dict[str, tuple[GraphStore, Callable[[], GraphStore]]] = {"neo4j": (neo, lambda: neo)}
+    if emb is not None:
+        path = emb.path
+        stores["embedded"] = (emb, lambda: EmbeddedStore(path))
+    tasks: dict[str, Task] = {}
+    for name, (store, writer) in stores.items():
+        tg.common_cause_json(store, cases)  # (what a server answered before: remembered)
+
+        def prepare(writer: Callable[[], GraphStore] = writer) -> None:
+            target = writer()
+            tg.write(target, production())
+            if target is not neo and target is not emb:
+                target.close()
+
+        def analyse(store: GraphStore = store) -> Outcome:
+            return Outcome(tg.common_cause_json(store, cases))
+
+        tasks[f"{name}_common_cause_grown"] = Staged(prepare, analyse)
+
+    def check(answers: dict[str, Any]) -> list[str]:
+        problems = []
+        for name, (store, _) in stores.items():
+            fresh = tg.common_cause_first_json(store, cases)  # (counts and remembers again)
+            if answers[f"{name}_common_cause_grown"] != fresh:
+                problems.append(
+                    f"common cause {len(cases)} cases after a write of new production, {name}: "
+                    "the grown exposures differ from a count afresh"
+                )
+        return problems
+
+    name = f"common cause {len(cases)} cases after a write of new production"
+    extra = {"cases": len(cases), "devices_per_write": GROWTH_DEVICES}
+    return _timed_probe(run, name, tasks, plan, check, extra=extra)
+
+
 #: A drill's suspect reaches about this many devices (the recall probe nearest to it).
 DRILL_DEVICES = 1_000
 
@@ -819,6 +880,11 @@ def run_benchmark(
                     "cold_restart",
                     lambda: frontends.after_restart(stores[1], restart, work, log),
                 )
+            # Last of the probes on the stores: its writes add devices (see its text).
+            log("common cause after a write of new production:")
+            run.results["common_cause_growth"] = [
+                common_cause_growth_probe(run, cases[n], neo, emb, plan) for n in sorted(cases)
+            ]
         finally:
             pg.close()
             neo.close()

@@ -23,6 +23,29 @@ class Outcome:
 Task = Callable[[], Outcome]
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A task with an untimed step before each of its runs (`measure` times `run` alone): a
+    write that the timed analysis comes after."""
+
+    prepare: Callable[[], None]
+    run: Task
+
+    def __call__(self) -> Outcome:
+        self.prepare()
+        return self.run()
+
+
+def _timed(task: Task) -> tuple[Outcome, float]:
+    """One run of a task and its wall time (a `Staged` task's step before it not counted)."""
+    if isinstance(task, Staged):
+        task.prepare()
+        task = task.run
+    started = time.perf_counter()
+    outcome = task()
+    return outcome, time.perf_counter() - started
+
+
 @dataclass
 class Samples:
     system: str
@@ -108,9 +131,7 @@ def measure(
     out: dict[str, Samples] = {}
     planned: dict[str, int] = {}
     for name, task in tasks.items():
-        started = time.perf_counter()
-        outcome = task()
-        took = time.perf_counter() - started
+        outcome, took = _timed(task)
         samples = Samples(name, warmup_s=took, answer=outcome.answer)
         planned[name] = plan.runs_for(took)
         if planned[name] == 0:
@@ -129,9 +150,8 @@ def measure(
         for name, task in tasks.items():
             if round_ >= planned[name]:
                 continue
-            started = time.perf_counter()
-            outcome = task()
-            out[name].seconds.append(time.perf_counter() - started)
+            outcome, took = _timed(task)
+            out[name].seconds.append(took)
             if outcome.server_ms is not None:
                 out[name].server_ms.append(outcome.server_ms)
     return out

@@ -23,7 +23,7 @@ from benchmarks.sizes import SIZES
 from benchmarks.systems.csr import CsrFloor
 from benchmarks.systems.postgres import Plan as PgPlan
 from benchmarks.systems.postgres import plan_problems
-from benchmarks.timing import Outcome, Plan, measure
+from benchmarks.timing import Outcome, Plan, Staged, measure
 from tests.support.neo4j_server import Neo4jServer
 
 RECALL_SYSTEMS = {
@@ -113,6 +113,13 @@ def test_every_system_gives_the_same_answers(tiny_run: Any) -> None:
             "count_per_candidate",
         }
         assert probe["ranked"] > 0
+    # After writes of new production (each checked against a count afresh), last of all.
+    grown = tiny_run["common_cause_growth"]
+    assert [p["cases"] for p in grown] == list(SIZES["tiny"].cases)
+    for probe in grown:
+        assert probe["identical"], probe
+        assert set(probe["systems"]) == {"neo4j_common_cause_grown", "embedded_common_cause_grown"}
+    assert "**Common cause after a write of new production**" in report.markdown(tiny_run)
 
 
 @pytest.mark.neo4j
@@ -141,6 +148,8 @@ def test_the_report_names_every_target(tiny_run: Any, tmp_path: Path) -> None:
         "import into embedded, records/s (wall)",
         "count query per candidate / TraceGraph common cause (again, same state)",
         "count query per candidate / TraceGraph common cause (first after a write)",
+        "count query per candidate / TraceGraph common cause (after a write of new production, "
+        "followed)",
     } <= targets
     if "neo4j_initial_load" in tiny_run["import"]:
         assert "initial load of an empty Neo4j (neo4j-admin), records/s (wall)" in targets
@@ -239,6 +248,30 @@ def test_answers_that_differ_are_reported_and_not_timed() -> None:
     agreed = measure({"a": task("a", 1), "b": task("b", 1)}, plan, lambda _line: None, check)
     assert isinstance(agreed, dict)
     assert [agreed[k].runs for k in ("a", "b")] == [5, 5]
+
+
+def test_a_staged_tasks_step_before_each_run_is_not_timed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [0.0]
+    monkeypatch.setattr("benchmarks.timing.time.perf_counter", lambda: clock[0])
+    steps: list[str] = []
+
+    def prepare() -> None:
+        steps.append("write")
+        clock[0] += 100.0  # a write that takes long
+
+    def run() -> Outcome:
+        steps.append("analyse")
+        clock[0] += 0.5
+        return Outcome(1)
+
+    plan = Plan(budget_s=2.0, min_runs=3, max_runs=3, slow_s=10.0)
+    samples = measure({"a": Staged(prepare, run)}, plan, lambda _line: None, lambda _: [])
+    assert isinstance(samples, dict)
+    assert samples["a"].seconds == [0.5] * 3
+    assert samples["a"].warmup_s == 0.5
+    assert steps == ["write", "analyse"] * 4  # the warm-up and three runs, each after a write
 
 
 def test_the_plan_gives_slow_systems_fewer_runs() -> None:

@@ -265,6 +265,42 @@ def common_cause_first_json(store: GraphStore, cases: Sequence[str]) -> bytes:
     return common_cause_json(store, cases)
 
 
+def new_production(
+    name: str, suppliers: Sequence[str], stations: Sequence[str], process: str | None, devices: int
+) -> list[dict[str, Any]]:
+    """A day's production as an MES and an ERP would send it: ``devices`` new devices of a
+    new batch ``Batch:{name}``, made of two new lots of the first of the suppliers, on the
+    stations, to the process. Every new edge ends at a node it creates: a write common cause
+    can follow (`FollowsExposures`), and one that changes no recall of a stored lot or batch."""
+    batch = f"Batch:{name}"
+    out: list[dict[str, Any]] = [
+        {"type": "Batch", "id": name, "started_at": "2026-11-30T08:00:00Z", "status": "released"}
+    ]
+    for i in range(2 if suppliers else 0):
+        lot = f"{name}-L{i}"
+        out += [
+            {"type": "MaterialLot", "id": lot, "received_at": "2026-11-28"},
+            {"type": "SUPPLIED", "from": suppliers[0], "to": f"MaterialLot:{lot}"},
+            {"type": "CONSUMED_IN", "from": f"MaterialLot:{lot}", "to": batch},
+        ]
+    out += [{"type": "PROCESSED", "from": s, "to": batch, "at": "2026-11-30"} for s in stations]
+    if process is not None:
+        out.append({"type": "FOLLOWED", "from": process, "to": batch})
+    for i in range(devices):
+        device = f"{name}-D{i:04d}"
+        out += [
+            {"type": "Device", "id": device, "manufactured_at": "2026-11-30"},
+            {"type": "PRODUCED", "from": batch, "to": f"Device:{device}"},
+        ]
+    return out
+
+
+def write(store: GraphStore, records: Sequence[dict[str, Any]]) -> None:
+    """Import records as `tracegraph import` would (one write, one audit entry)."""
+    lines = [orjson.dumps(r) for r in records]
+    import_records(store, read_jsonl("bench.jsonl", lines), WriteRequest("bench", "import"))
+
+
 def common_cause_rows(answer: bytes) -> list[tuple[Any, ...]]:
     return [
         (h["key"], h["cases"], h["exposure"], h["p_value"]) for h in orjson.loads(answer)["ranking"]
