@@ -120,25 +120,28 @@ def _render(result: dict[str, Any], form: Format) -> None:
     if not ranking:
         out.print("No upstream entity reaches two or more cases.")
     else:
-        ranked = table(
-            None,
-            ["rank", "key", "name", "cases", "exposure", "rate", "p-value", "p (BH)"],
+        header = ["rank", "key", "name", "cases", "exposure", "rate", "p-value", "p (BH)"]
+        cells = [
             [
-                (
-                    rank,
-                    h["key"],
-                    h["name"],
-                    h["cases"],
-                    h["exposure"],
-                    f"{h['rate']:.0%}",
-                    f"{h['p_value']:.3g}",
-                    f"{h['p_adjusted']:.3g}",
-                )
-                for rank, h in enumerate(ranking, start=1)
-            ],
-        )
+                str(rank),
+                h["key"],
+                h["name"] or "",
+                str(h["cases"]),
+                str(h["exposure"]),
+                f"{h['rate']:.0%}",
+                f"{h['p_value']:.3g}",
+                f"{h['p_adjusted']:.3g}",
+            ]
+            for rank, h in enumerate(ranking, start=1)
+        ]
+        if not _name_fits(header, cells, out.width):
+            # Too narrow for a column of names beside the keys and figures (an 80-column
+            # terminal): each name goes under its key.
+            header = ["rank", "key / name", *header[3:]]
+            cells = [[r[0], f"{r[1]}\n{r[2]}" if r[2] else r[1], *r[3:]] for r in cells]
+        ranked = table(None, header, cells)
         for column in ranked.columns:  # a cut key or number is useless; let the name wrap
-            column.no_wrap = column.header != "name"
+            column.no_wrap = column.header not in ("name", "key / name")
         out.print(ranked)
         out.print(
             f"{len(ranking)} candidates were tested, so a small p-value can be luck: p (BH) is "
@@ -146,3 +149,20 @@ def _render(result: dict[str, Any], form: Format) -> None:
             "each would be called."
         )
     out.print(counts_table("counts", result["counts"]))
+
+
+#: The narrowest the name column may be before names go under their keys.
+NAME_WIDTH = 16
+
+
+def _name_fits(header: list[str], rows: list[list[str]], width: int) -> bool:
+    """Whether a table of these rows leaves the name column (the third) `NAME_WIDTH`
+    characters, or its longest name if shorter, beside the other columns whole (a column
+    takes its widest cell, and each three more for its border and padding)."""
+    others = sum(
+        max(len(cell) for cell in (name, *(r[n] for r in rows)))
+        for n, name in enumerate(header)
+        if n != 2
+    )
+    names = max((len(r[2]) for r in rows), default=0)
+    return others + min(names, NAME_WIDTH) + 3 * len(header) + 1 <= width

@@ -1035,6 +1035,24 @@ def test_cli_table_shows_cases_and_population_then_the_ranking(db: str) -> None:
     ]
 
 
+def test_cli_table_shows_every_name_in_an_80_column_terminal(db: str) -> None:
+    def table_at(columns: int) -> list[str]:
+        result = CliRunner().invoke(
+            app, ["common-cause", "--db", db, "--format", "table"], env={"COLUMNS": str(columns)}
+        )
+        assert result.exit_code == 0, result.stderr
+        return result.stdout.splitlines()
+
+    narrow = table_at(80)
+    assert max(map(len, narrow)) <= 80
+    # Names under their keys: the row after Supplier:S-A's holds its name.
+    at = next(i for i, line in enumerate(narrow) if "Supplier:S-A" in line)
+    assert "Alpha Passives" in narrow[at + 1]
+    assert "Solder station 1" in "\n".join(narrow)
+    wide = table_at(160)
+    assert any("Supplier:S-A" in line and "Alpha Passives" in line for line in wide)
+
+
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
