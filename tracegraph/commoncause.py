@@ -571,10 +571,12 @@ class ExposureMemo:
         )
         devices.update(counted)
         inside.update(counted_inside)
-        # Remembered under the stamp read before counting, if a write that landed meanwhile
-        # did not move it: such a write may be in these counts, and what is remembered under
-        # a stamp may be grown by the writes after it (`_current`).
-        if devices and state is not None and (not counted or _stamp(owner) == stamp):
+        # Remembered under the stamp read before counting. A write that landed meanwhile may
+        # be in these counts: where the store grows what is remembered by the writes after a
+        # stamp (`_current`), they are remembered only if no write moved it (else the write's
+        # devices would be counted twice); elsewhere the moved stamp makes the next analysis
+        # count again.
+        if devices and state is not None and not (counted and _overtaken(owner, stamp)):
             if counted and isinstance(owner, KeepsExposures):
                 owner.keep_exposures(
                     stamp, {c: (n, counted_inside.get(c)) for c, n in counted.items()}
@@ -613,7 +615,7 @@ class ExposureMemo:
         if current is not None and current.installed_count is not None:
             return current.installed_count
         n = store.installed_count()
-        if _stamp(owner) != stamp:  # (see `exposures`)
+        if _overtaken(owner, stamp):  # (see `exposures`)
             return n
         with self._lock:
             last = self._known.get(owner)
@@ -690,6 +692,13 @@ def _state(store: object) -> tuple[ReadsAuditHead, str] | None:
     if getattr(live, "as_of", None) is not None or not isinstance(live, ReadsAuditHead):
         return None
     return (live, _stamp(live)) if store.audit_head() == live.audit_head() else None
+
+
+def _overtaken(owner: ReadsAuditHead, stamp: str) -> bool:
+    """Whether a write moved ``owner``'s stamp since ``stamp`` was read, asked only of a store
+    that grows remembered exposures (`FollowsExposures`): elsewhere a moved stamp is never
+    grown from, so no answer is needed (nor the read)."""
+    return isinstance(owner, FollowsExposures) and _stamp(owner) != stamp
 
 
 def _stamp(store: ReadsAuditHead) -> str:
