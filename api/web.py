@@ -25,7 +25,7 @@ from api.auth import allow
 from api.gate import StoreGate, gate
 from api.paging import Pager, json_response, pager
 from api.routes import TIME, AsOf, RecallRequest, problems, when
-from tracegraph.dashboard import DEFAULT_RECENT, DEFAULT_TOP, MAX_ROWS, dashboard
+from tracegraph.dashboard import DEFAULT_RECENT, DEFAULT_TOP, MAX_ROWS, dashboard_json
 from tracegraph.keys import QUERY, Role
 from tracegraph.layout import DEFAULT_CAP, MAX_CAP, MAX_EXPAND, layout
 from tracegraph.model import MAX_HOPS, EntityType, Severity, bound_end
@@ -210,7 +210,7 @@ def get_dashboard(
     asked = when(as_of, "as_of")
     moment = page.as_of(asked)
     with stores.use(moment) as store:
-        answer = dashboard(
+        answer = dashboard_json(
             store,
             severity=str(severity) if severity is not None else None,
             product=product.strip() if product and product.strip() else None,
@@ -219,7 +219,7 @@ def get_dashboard(
             today=moment.date() if moment is not None else None,
             top=top,
             recent=recent,
-        ).as_json()
+        )
     return page.render(answer, asked)
 
 

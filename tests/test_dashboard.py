@@ -360,3 +360,40 @@ def test_the_standing_panels_are_made_once_per_state_of_the_store_and_day(
     assert [c["key"] for c in after["calibrations"]] == [
         "MaintenanceEvent:MC-3", "MaintenanceEvent:MC-5",
     ]  # fmt: skip
+
+
+def test_the_last_answer_serves_the_pages_after_the_first(
+    plant: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracegraph.dashboard as board
+
+    made: list[tuple[GraphStore, str | None]] = []
+    real = board.dashboard
+
+    def counted(store: GraphStore, **kwargs: Any) -> Any:
+        made.append((store, kwargs.get("severity")))
+        return real(store, **kwargs)
+
+    monkeypatch.setattr(board, "dashboard", counted)
+    first = board.dashboard_json(plant, today=TODAY, top=MAX_ROWS)
+    assert first == real(plant, today=TODAY, top=MAX_ROWS).as_json()
+    # The next pages: the same query, on a view as of the first page's time (after the last
+    # write: it reads the same graph). Kept.
+    then = utc(dt.datetime.now(dt.UTC))
+    assert board.dashboard_json(plant.at(then), today=TODAY, top=MAX_ROWS) is first
+    assert board.dashboard_json(plant, today=TODAY, top=MAX_ROWS) is first
+    assert len(made) == 1
+    # Another query replaces it (one answer a store); the first is made again.
+    board.dashboard_json(plant, today=TODAY, top=MAX_ROWS, severity="malfunction")
+    again = board.dashboard_json(plant, today=TODAY, top=MAX_ROWS)
+    assert again == first
+    assert len(made) == 3
+    # A write: made again, with what it wrote; the view from before it now makes its own.
+    records = [n("Complaint", "C-9", reported_at="2026-11-30", severity="malfunction"),
+               e("HAS_COMPLAINT", "Device:D-1", "Complaint:C-9")]  # fmt: skip
+    import_records(plant, read_jsonl("w.jsonl", [orjson.dumps(r) for r in records]), REQ)
+    after = board.dashboard_json(plant, today=TODAY, top=MAX_ROWS)
+    assert after["complaints"][0]["key"] == "Complaint:C-9"
+    assert board.dashboard_json(plant.at(then), today=TODAY, top=MAX_ROWS) == first
+    board.dashboard_json(plant.at(then), today=TODAY, top=MAX_ROWS)
+    assert len(made) == 6

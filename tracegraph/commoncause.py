@@ -55,6 +55,7 @@ from tracegraph.store.base import (
     ReadsAuditHead,
     StampsExposure,
     StoredEdge,
+    live_store,
 )
 
 if TYPE_CHECKING:
@@ -678,20 +679,13 @@ class _Remembered:
 
 
 def _state(store: object) -> tuple[ReadsAuditHead, str] | None:
-    """Where a store's exposures are remembered, and under which stamp: a live store's own,
-    under its `StampsExposure.exposure_stamp` (which only a write that may change an exposure
-    moves), or its audit head (which every write moves); a view as of a time after the last
-    write sees the live graph (the pages after the first of an HTTP answer read one), so it
-    shares its store's. None for an older view, or a store that cannot read its head alone:
-    those count every time."""
-    if not isinstance(store, ReadsAuditHead):
-        return None
-    if getattr(store, "as_of", None) is None:
-        return store, _stamp(store)
-    live = getattr(store, "store", None)
-    if getattr(live, "as_of", None) is not None or not isinstance(live, ReadsAuditHead):
-        return None
-    return (live, _stamp(live)) if store.audit_head() == live.audit_head() else None
+    """Where a store's exposures are remembered, and under which stamp: its live store's
+    (`live_store`: itself, or the store a view after its last write reads), under its
+    `StampsExposure.exposure_stamp` (which only a write that may change an exposure moves),
+    or its audit head (which every write moves). None for an older view, or a store that
+    cannot read its head alone: those count every time."""
+    live = live_store(store)
+    return None if live is None else (live, _stamp(live))
 
 
 def _overtaken(owner: ReadsAuditHead, stamp: str) -> bool:

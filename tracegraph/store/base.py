@@ -1089,6 +1089,21 @@ class StampsExposure(Protocol):
         ...
 
 
+def live_store(store: object) -> ReadsAuditHead | None:
+    """The live store whose graph ``store`` reads, for what is kept per state of a store:
+    itself if live; its store if a view as of a time after that store's last write (it sees
+    the same graph: an HTTP answer's later pages are read from one, at the first page's
+    time); None for an older view, or a store that cannot read its audit head alone."""
+    if not isinstance(store, ReadsAuditHead):
+        return None
+    if getattr(store, "as_of", None) is None:
+        return store
+    live = getattr(store, "store", None)
+    if getattr(live, "as_of", None) is not None or not isinstance(live, ReadsAuditHead):
+        return None
+    return live if store.audit_head() == live.audit_head() else None
+
+
 #: How common cause stamps what it counted on a store with `StampsExposure`: this, then the
 #: store's `exposure_stamp` (a store without it is stamped ``head:`` and its audit head). A
 #: store that keeps exposures may grow those kept under such a stamp in a write that adds
