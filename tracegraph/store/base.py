@@ -21,6 +21,7 @@ import orjson
 from tracegraph.errors import BadInput
 from tracegraph.model import (
     ENDPOINTS,
+    EXPOSURE,
     GENEALOGY,
     MAX_HOPS,
     Direction,
@@ -30,6 +31,9 @@ from tracegraph.model import (
     RelType,
     iso,
 )
+
+#: The types of the edges an exposure is counted over, to look up.
+_EXPOSURE_TYPES = frozenset(EXPOSURE)
 
 
 @dataclass(frozen=True)
@@ -418,6 +422,36 @@ class WritePlan:
             unchanged=self.unchanged,
             plan=self,
         )
+
+
+@dataclass(frozen=True)
+class NewProduction:
+    """The devices a write of new production created (`new_production`), and those of them
+    it installed in another device."""
+
+    devices: tuple[str, ...]
+    installed: tuple[str, ...]
+
+
+def new_production(plan: WritePlan) -> NewProduction | None:
+    """A write whose new `EXPOSURE` edges all end at nodes it creates, none of them an
+    `INSTALLED_IN` edge out of a stored device: it reaches no stored device anew and makes
+    none an installed one, so each exposure counted before it gains exactly the new devices
+    it now reaches (what `KeepsExposures` and `FollowsExposures` stores grow). None for any
+    other write that creates an `EXPOSURE` edge."""
+    created = {n.key for n in plan.node_creates}
+    installed: set[str] = set()
+    for e in plan.edge_creates:
+        if e.type not in _EXPOSURE_TYPES:
+            continue
+        if e.dst not in created:
+            return None
+        if e.type is RelType.INSTALLED_IN:
+            if e.src not in created:
+                return None
+            installed.add(e.src)
+    devices = sorted(k for k in created if k.startswith(f"{EntityType.Device}:"))
+    return NewProduction(tuple(devices), tuple(sorted(installed)))
 
 
 def plan_write(

@@ -97,12 +97,14 @@ from tracegraph.store.base import (
     StoredEdge,
     StoredNode,
     Version,
+    WritePlan,
     WriteRequest,
     WriteSummary,
     as_utc,
     case_entry,
     case_id,
     edge_ident,
+    new_production,
     plan_write,
     seal,
     seal_digest,
@@ -2287,7 +2289,7 @@ class EmbeddedStore(_Reads):
         finally:
             indexing.wait()
         exposure = any(e.type in _EXPOSURE_TYPES for e in made)
-        grown = self._kept_growth(db, made, ids, top) if exposure else None
+        grown = self._kept_growth(db, plan, ids) if exposure else None
         _append_entry(db, entry, t, exposure=exposure)
         if grown is not None:
             _grow_kept(db, grown, entry.hash)
@@ -2295,19 +2297,18 @@ class EmbeddedStore(_Reads):
         return summary
 
     def _kept_growth(
-        self, db: sqlite3.Connection, made: Sequence[Edge], ids: Mapping[str, int], top: int
+        self, db: sqlite3.Connection, plan: WritePlan, ids: Mapping[str, int]
     ) -> dict[str, tuple[int, int]] | None:
         """What this write adds to each kept exposure (`keep_exposures`), if it can be said
         without counting again; None where the kept ones must go. Called inside the write,
         before its audit entry.
 
-        A write whose new exposure edges all end at nodes it creates (a new batch from stored
-        lots, on stored equipment, making new devices; new devices installed in new ones)
-        leaves every stored device reached as it was: what a stored candidate gains is the
-        new devices it now reaches, the way `batch_exposure` counts them (its batches within
-        `MAX_HOPS` making edges, their devices within `MAX_HOPS` output edges). A new edge
-        into a stored node, or a stored device now installed in another, may reach stored
-        devices anew or make one an installed one: then the kept exposures go, as before."""
+        A write of new production (`new_production`: its new exposure edges all end at nodes
+        it creates) leaves every stored device reached as it was: what a stored candidate
+        gains is the new devices it now reaches, the way `batch_exposure` counts them (its
+        batches within `MAX_HOPS` making edges, their devices within `MAX_HOPS` output edges).
+        Any other write that creates an exposure edge may reach stored devices anew or make
+        one an installed one: then the kept exposures go, as before."""
         try:
             row = db.execute("SELECT value FROM meta WHERE name = 'exposure_kept'").fetchone()
             if (
@@ -2318,19 +2319,13 @@ class EmbeddedStore(_Reads):
                 return None
         except sqlite3.OperationalError:  # (a file without the table: nothing kept)
             return None
-        installed: set[int] = set()
-        for e in made:
-            if e.type not in _EXPOSURE_TYPES:
-                continue
-            if ids[e.dst] <= top:
-                return None
-            if e.type is RelType.INSTALLED_IN:
-                if ids[e.src] <= top:
-                    return None
-                installed.add(ids[e.src])
-        devices = [i for key, i in ids.items() if i > top and key.startswith("Device:")]
-        if not devices or len(devices) > _KEPT_GROWTH_LIMIT:
-            return None if devices else {}
+        made = new_production(plan)
+        if made is None or len(made.devices) > _KEPT_GROWTH_LIMIT:
+            return None
+        if not made.devices:
+            return {}
+        devices = [ids[k] for k in made.devices]
+        installed = {ids[k] for k in made.installed}
         up_output = _step_sql(OUTPUT, Direction.up, False)
         up_making = _step_sql(MAKING, Direction.up, False)
         outputs = self._adjacency(db, up_output, (), devices, MAX_HOPS)

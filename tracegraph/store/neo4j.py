@@ -72,6 +72,7 @@ from tracegraph.store.base import (
     as_utc,
     case_entry,
     case_id,
+    new_production,
     plan_write,
     seal,
     sort_edges,
@@ -870,14 +871,9 @@ class Neo4jStore(_GraphReads):
         stored device into another (it may reach stored devices anew, or make one an
         installed one), or the chain's first entry (a store cleared starts it again)."""
         made = [e for e in plan.edge_creates if e.type in _EXPOSURE_SET]
-        if not made or seq == 1:
+        grown = new_production(plan) if made and seq > 1 else None
+        if grown is None:
             return None
-        created = {n.key for n in plan.node_creates}
-        for e in made:
-            if e.dst not in created:
-                return None
-            if e.type is RelType.INSTALLED_IN and e.src not in created:
-                return None
         record = self._run(tx, "exposure_stamp")[0]
         counts = list(record["counts"])
         added = Counter(e.type for e in made)
@@ -886,8 +882,8 @@ class Neo4jStore(_GraphReads):
         return _Followed(
             before=_exposure_stamp(first, earlier),
             after=_exposure_stamp(first, counts),
-            devices=tuple(sorted(k for k in created if key_type(k) is EntityType.Device)),
-            installed=tuple(sorted({e.src for e in made if e.type is RelType.INSTALLED_IN})),
+            devices=grown.devices,
+            installed=grown.installed,
         )
 
     def exposure_growth(self, since: str, to: str) -> ExposureGrowth | None:
