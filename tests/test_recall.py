@@ -338,3 +338,24 @@ def test_both_stores_give_the_same_recall(
             recall(embedded, suspects, start, end).as_json()
             == recall(neo4j, suspects, start, end).as_json()
         )
+
+
+def test_a_suspect_is_read_whole_only_where_its_fields_seed_the_recall(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(store)
+    asked: list[str] = []
+    real = store.nodes
+
+    def nodes(keys: Any) -> Any:
+        keys = list(keys)
+        asked.extend(keys)
+        return real(keys)
+
+    monkeypatch.setattr(store, "nodes", nodes)
+    # A lot or a batch seeds itself: checked to exist, not read (a round trip less).
+    assert recall(store, ["MaterialLot:L-1", "Batch:B-1"]).as_json()["devices"]
+    assert not {"MaterialLot:L-1", "Batch:B-1"} & set(asked)
+    # A calibration seeds by its time and result: read.
+    recall(store, ["MaintenanceEvent:MC-3"])
+    assert "MaintenanceEvent:MC-3" in asked
