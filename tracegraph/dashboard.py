@@ -34,9 +34,9 @@ import datetime as dt
 import threading
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar, cast
 
 from tracegraph.commoncause import CommonCauseResult, Hotspot, common_cause, exposures
 from tracegraph.errors import BadInput
@@ -460,8 +460,38 @@ def dashboard(
     )
 
 
+T = TypeVar("T")
+
 #: The certificate and calibration panels of one store and day.
 Panels = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+class _LastPerStore(Generic[T]):
+    """The last value made for each live store (a weak reference) under a key that holds the
+    head of its audit chain (every write of records appends an entry, from any process). A
+    value made while a write moved the head is kept under the head read before: no later
+    request reads that head again, so it is never served. Values are shared between the
+    answers: not changed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: weakref.WeakKeyDictionary[object, tuple[Hashable, T]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, owner: object | None, key: Hashable, make: Callable[[], T]) -> T:
+        """The value kept for ``owner`` under ``key``, else ``make()``'s, kept (none is kept
+        without an owner)."""
+        if owner is None:
+            return make()
+        with self._lock:
+            last = self._last.get(owner)
+        if last is not None and last[0] == key:
+            return last[1]
+        value = make()
+        with self._lock:
+            self._last[owner] = (key, value)
+        return value
 
 
 class StandingPanels:
@@ -469,33 +499,21 @@ class StandingPanels:
 
     Neither depends on the filters (severity, product, window), and at 1M devices they are
     most of a load (6.2 s and 2.5 s of 9.8 s on the embedded store): each change of a filter
-    on the page made them again. They are kept per live store (a weak reference) under the
-    head of its audit chain (every write of records appends an entry, from any process) and
-    the day (certificates lapse); a view as of a time, and a store that cannot read its head
-    alone, make them every time. The lists are shared between the answers: not changed."""
+    on the page made them again. They are kept per live store under the head of its audit
+    chain and the day (certificates lapse); a view as of a time, and a store that cannot read
+    its head alone, make them every time."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: weakref.WeakKeyDictionary[object, tuple[tuple[str, dt.date], Panels]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._kept: _LastPerStore[Panels] = _LastPerStore()
 
     def get(self, store: GraphStore, day: dt.date, known: Mapping[str, int]) -> Panels:
         """`certificate_lapses` and `failed_calibrations` of the store on ``day``."""
-        key = None
-        if isinstance(store, ReadsAuditHead) and getattr(store, "as_of", None) is None:
-            key = (store.audit_head(), day)
-            with self._lock:
-                last = self._last.get(store)
-            if last is not None and last[0] == key:
-                return last[1]
-        # Made after the head was read: a write meanwhile moved it, so the next load makes
-        # them again.
-        panels = (certificate_lapses(store, day, known), failed_calibrations(store))
-        if key is not None:
-            with self._lock:
-                self._last[store] = (key, panels)
-        return panels
+        live = isinstance(store, ReadsAuditHead) and getattr(store, "as_of", None) is None
+        return self._kept.get(
+            store if live else None,
+            (cast(ReadsAuditHead, store).audit_head(), day) if live else None,
+            lambda: (certificate_lapses(store, day, known), failed_calibrations(store)),
+        )
 
 
 #: The standing panels of the stores of this process (`StandingPanels`).
@@ -509,37 +527,21 @@ class Answers:
     "Show more" is the same query again, on a view as of the first page's time. At 1M
     devices, with every complaint, the answer ranks 329k entities (7.8 s again on the live
     store, 15.5 s on such a view, 2.3 s more to JSON), so each page cost as much as the first.
-    The last answer is kept per live store (a weak reference) under the query and the head
-    of its audit chain (every write appends an entry, from any process); a view after the
-    last write shares its store's (`live_store`), an older view and a store that cannot read
-    its head alone make it every time. One answer a store: a new query replaces it. The
-    answer is shared between the requests: not changed (pages are sliced copies)."""
+    The last answer is kept per live store under the query and the head of its audit chain; a
+    view after the last write shares its store's (`live_store`), an older view and a store
+    that cannot read its head alone make it every time. One answer a store: a new query
+    replaces it (pages are sliced copies of it)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: weakref.WeakKeyDictionary[object, tuple[tuple[Any, ...], dict[str, Any]]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._kept: _LastPerStore[dict[str, Any]] = _LastPerStore()
 
     def get(
         self, store: GraphStore, query: tuple[Any, ...], make: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
         """The answer to ``query`` (hashable), kept or made by ``make()``."""
         live = live_store(store)
-        if live is None:
-            answer: dict[str, Any] = make()
-            return answer
-        key = (*query, live.audit_head())
-        with self._lock:
-            last = self._last.get(live)
-        if last is not None and last[0] == key:
-            return last[1]
-        answer = make()
-        # Kept only if no write moved the head while it was made (it may hold part of one).
-        if live.audit_head() == key[-1]:
-            with self._lock:
-                self._last[live] = (key, answer)
-        return answer
+        key = (*query, live.audit_head()) if live is not None else None
+        return self._kept.get(live, key, make)
 
 
 #: The last dashboard answers of the stores of this process (`Answers`).

@@ -144,6 +144,9 @@ OUTPUT: Final[tuple[RelType, ...]] = (R.PRODUCED, R.INSTALLED_IN)
 #: leaves every exposure as it was.
 EXPOSURE: Final[tuple[RelType, ...]] = MAKING + OUTPUT
 
+#: The same, to look a type up in.
+EXPOSURE_SET: Final[frozenset[RelType]] = frozenset(EXPOSURE)
+
 ENDPOINTS: Final[Mapping[RelType, frozenset[tuple[EntityType, EntityType]]]] = {
     R.SUPPLIED: frozenset({(E.Supplier, E.MaterialLot)}),
     R.HAS_LOT: frozenset({(E.Material, E.MaterialLot)}),

@@ -21,7 +21,7 @@ import orjson
 from tracegraph.errors import BadInput
 from tracegraph.model import (
     ENDPOINTS,
-    EXPOSURE,
+    EXPOSURE_SET,
     GENEALOGY,
     MAX_HOPS,
     Direction,
@@ -31,9 +31,6 @@ from tracegraph.model import (
     RelType,
     iso,
 )
-
-#: The types of the edges an exposure is counted over, to look up.
-_EXPOSURE_TYPES = frozenset(EXPOSURE)
 
 
 @dataclass(frozen=True)
@@ -442,7 +439,7 @@ def new_production(plan: WritePlan) -> NewProduction | None:
     created = {n.key for n in plan.node_creates}
     installed: set[str] = set()
     for e in plan.edge_creates:
-        if e.type not in _EXPOSURE_TYPES:
+        if e.type not in EXPOSURE_SET:
             continue
         if e.dst not in created:
             return None

@@ -55,7 +55,7 @@ import orjson
 
 from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
-    EXPOSURE,
+    EXPOSURE_SET,
     FAMILY,
     GENEALOGY,
     INSTANT_FIELDS,
@@ -350,10 +350,6 @@ def _next_entry(db: sqlite3.Connection) -> tuple[AuditEntry | None, dt.datetime,
     if previous is not None and previous.at is not None:
         now = max(now, previous.at)
     return previous, now, (last[0] + 1) if last else 1
-
-
-#: The types of the edges an exposure is counted over, to look up.
-_EXPOSURE_TYPES: Final = frozenset(EXPOSURE)
 
 
 def _append_entry(db: sqlite3.Connection, entry: AuditEntry, at: int, *, exposure: bool) -> None:
@@ -2288,7 +2284,7 @@ class EmbeddedStore(_Reads):
             entry = seal(request, summary, plan.changes, seq=seq, at=now, prev_hash=prev_hash)
         finally:
             indexing.wait()
-        exposure = any(e.type in _EXPOSURE_TYPES for e in made)
+        exposure = any(e.type in EXPOSURE_SET for e in made)
         grown = self._kept_growth(db, plan, ids) if exposure else None
         _append_entry(db, entry, t, exposure=exposure)
         if grown is not None:

@@ -29,6 +29,7 @@ from tracegraph import queries
 from tracegraph.errors import BadInput, NotFound, StoreError, StoreUnavailable
 from tracegraph.model import (
     EXPOSURE,
+    EXPOSURE_SET,
     GENEALOGY,
     INSTANT_FIELDS,
     MAKING,
@@ -242,9 +243,6 @@ def _version(type_name: str, text: str) -> Version:
             )
     return Version(data["a"], dt.datetime.fromisoformat(data["r"]), props)
 
-
-#: The types of the edges an exposure is counted over, to look up.
-_EXPOSURE_SET = frozenset(EXPOSURE)
 
 #: How many of its last followable writes a store object remembers (`exposure_growth`).
 _FOLLOWED = 256
@@ -870,7 +868,7 @@ class Neo4jStore(_GraphReads):
         exposure or cannot be followed: a new exposure edge into a stored node, or out of a
         stored device into another (it may reach stored devices anew, or make one an
         installed one), or the chain's first entry (a store cleared starts it again)."""
-        made = [e for e in plan.edge_creates if e.type in _EXPOSURE_SET]
+        made = [e for e in plan.edge_creates if e.type in EXPOSURE_SET]
         grown = new_production(plan) if made and seq > 1 else None
         if grown is None:
             return None
