@@ -8,20 +8,23 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from tests.support.api import bearer, put_key
 from tests.support.neo4j_server import free_port
 from tracegraph.audit import verify
+from tracegraph.errors import StoreError
 from tracegraph.keys import Role, authenticate
 from tracegraph.model import Direction, EntityType, RelType
 from tracegraph.store.embedded import EmbeddedStore
@@ -154,6 +157,24 @@ def test_a_file_that_is_no_store_is_refused_and_left_alone(tmp_path: Path) -> No
     assert str(db) in result.stderr
     assert "not a TraceGraph store" in result.stderr
     assert db.read_text() == "shopping list\n"
+
+
+def test_a_store_whose_creator_died_before_its_first_commit_opens_empty(tmp_path: Path) -> None:
+    # Setting WAL mode writes the file's header before the schema is committed: a creator
+    # killed between the two left a SQLite file without a table.
+    db = tmp_path / "new.tgdb"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    assert db.read_bytes().startswith(b"SQLite format 3")
+    store = EmbeddedStore(db)
+    assert store.is_empty()
+    store.close()
+    # Another program's database is still no store.
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StoreError, match="not a TraceGraph store"):
+        EmbeddedStore(other)
 
 
 def test_a_read_on_a_missing_store_creates_nothing(tmp_path: Path) -> None:

@@ -1818,6 +1818,10 @@ class EmbeddedStore(_Reads):
         except OSError as exc:
             raise StoreUnavailable(f"{self.path}: cannot read the store: {exc}") from None
         if head == SQLITE_MAGIC:
+            if self._no_tables():
+                # A creator that died between setting WAL mode (which writes the file's
+                # header) and its first commit: as empty as an empty file.
+                self._create()
             return
         if head[:1] == b"{":
             from tracegraph.store.upgrade import upgrade_in_place
@@ -1829,6 +1833,14 @@ class EmbeddedStore(_Reads):
             self._create()
             return
         raise StoreError(f"{self.path}: not a TraceGraph store (neither SQLite nor JSON)")
+
+    def _no_tables(self) -> bool:
+        """Whether the SQLite file holds no table at all (not even another program's)."""
+        try:
+            (tables,) = self._db().execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as exc:
+            raise self._fail(exc) from None
+        return bool(tables == 0)
 
     def _create(self) -> None:
         try:
@@ -1853,11 +1865,18 @@ class EmbeddedStore(_Reads):
     def _check_meta(self) -> None:
         try:
             with self._snapshot() as db:
-                meta = dict(db.execute("SELECT name, value FROM meta"))
+                found = db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+                ).fetchone()
+                meta = dict(db.execute("SELECT name, value FROM meta")) if found else None
         except StoreUnavailable:
             raise
         except StoreError as exc:
             raise StoreError(f"{self.path}: not a TraceGraph store: {exc}") from None
+        if meta is None:
+            raise StoreError(
+                f"{self.path}: not a TraceGraph store (a SQLite database without its tables)"
+            )
         if meta.get("format") != FORMAT:
             raise StoreError(
                 f"{self.path}: store format {meta.get('format')!r}, this TraceGraph reads {FORMAT}"
