@@ -50,7 +50,7 @@ format: install
 test: install neo4j-local browser postgres lint  ## everything the tests need, then lint and the whole suite
 	$(BIN)/python -m pytest
 
-# `make bench SIZE=L`: S (10k devices, ~5 min), M (100k, ~15 min), L (1M devices, ~25 min).
+# `make bench SIZE=L`: S (10k devices, ~7 min), M (100k, ~20 min), L (1M devices, ~1 hour).
 SIZE ?= S
 bench: install neo4j-local postgres  ## benchmarks/ at SIZE: results/ and BENCHMARKS.md
 	$(BIN)/python -m benchmarks.run --size $(SIZE)
