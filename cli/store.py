@@ -64,13 +64,13 @@ def backup_command(
     existing DEST is never replaced. It holds everything the store does, the API keys'
     hashes too. A Neo4j database is backed up by Neo4j (neo4j-admin database dump)."""
     with failures():
-        location = settings_for(db).db
-        if is_neo4j(location):
+        settings = settings_for(db)
+        if is_neo4j(settings.db):
             raise BadInput(
-                f"{location}: a Neo4j database is backed up by Neo4j (neo4j-admin database "
+                f"{settings.db}: a Neo4j database is backed up by Neo4j (neo4j-admin database "
                 "dump); --db names an embedded store's file"
             )
-        store = EmbeddedStore(location, create=False)
+        store = EmbeddedStore(settings.db, create=False, busy_seconds=settings.busy_seconds)
         try:
             report = _backed_up(store, dest)
         finally:

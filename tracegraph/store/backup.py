@@ -105,7 +105,8 @@ def _copy(store: EmbeddedStore, part: Path, progress: Callable[[int, int], None]
         finally:
             copy.close()
     except sqlite3.Error as exc:
-        raise StoreUnavailable(f"{store.path}: the backup failed: {exc}") from None
+        # (busy: a first load holds the store alone; the store's own words for it)
+        raise store._fail(exc) from None
     finally:
         source.close()
 
