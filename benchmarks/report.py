@@ -457,7 +457,8 @@ def _lines(results: dict[str, Any]) -> Iterator[str]:
     drill = results.get("drill")
     if drill and drill.get("stores"):
         stores = drill["stores"]
-        names = list(stores)
+        # (in the run's order, not the results file's sorted keys: --from-json writes the same)
+        names = [s for s in ("neo4j", "embedded") if s in stores]
         yield (
             f"**Mock recall** (`tracegraph case drill {drill['suspect']}`: {drill['devices']:,} "
             "devices; scope, the 806 / FSCA / spreadsheet reports, the evidence of every affected "
